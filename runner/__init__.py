@@ -1,0 +1,1 @@
+"""The evaluation engine: backends, task specs, prompts and scoring. Plain Python, no Django."""

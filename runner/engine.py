@@ -1,0 +1,206 @@
+"""Turn a task spec and a backend into per-sample results.
+
+`prepare_task` loads rows and builds every prompt up front (few-shot draws depend on row order, as in
+the harness), `evaluate_items` scores them in batches and yields one `SampleResult` per item, so the
+caller can store each as it is produced and skip the ones already stored when it resumes.
+"""
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator, Sequence
+
+from runner.backends.base import Backend, GenerationRequest, LoglikelihoodRequest
+from runner.datasets import load_split
+from runner.metrics import Aggregate, exact_match, mean_with_stderr, multiple_choice_metrics, regex_extract
+from runner.tasks import GENERATE_UNTIL, TaskSpec
+from runner.templates import TEMPLATES, Doc
+
+FEWSHOT_SEED = 1234
+
+
+@dataclass
+class PreparedItem:
+    doc_id: int
+    doc: Doc
+    prompt: str  # for multiple-input tasks, the prompt of the gold option
+    requests: list[LoglikelihoodRequest] = field(default_factory=list)
+    generation: GenerationRequest | None = None
+
+    @property
+    def target(self) -> str:
+        if self.doc.choices:
+            return self.doc.choices[int(self.doc.gold)]
+        return self.doc.target_text or str(self.doc.gold)
+
+
+@dataclass
+class PreparedTask:
+    spec: TaskSpec
+    items: list[PreparedItem]
+    dataset_hash: str
+    dataset_origin: str
+    num_fewshot: int
+
+
+@dataclass
+class SampleResult:
+    doc_id: int
+    prompt: str
+    target: str
+    prediction: str
+    metrics: dict[str, float]
+    loglikelihoods: list[float] | None = None
+    is_greedy: list[bool] | None = None
+    output: str | None = None
+    latency_ms: float = 0.0
+    prompt_tokens: int = 0
+    output_tokens: int = 0
+
+
+def prepare_task(
+    spec: TaskSpec,
+    *,
+    limit: int | None = None,
+    num_fewshot: int | None = None,
+    chat_template: Callable[[str], str] | None = None,
+) -> PreparedTask:
+    shots = spec.default_num_fewshot if num_fewshot is None else num_fewshot
+    split = load_split(spec.test)
+    rows = split.rows[:limit] if limit else split.rows
+    template = TEMPLATES[spec.template]
+    dataset_hash = split.content_hash
+    fewshot_docs: list[Doc] = []
+    same_split = spec.fewshot is not None and spec.fewshot.data_path == spec.test.data_path
+    if shots > 0:
+        if spec.fewshot is None:
+            raise ValueError(f"{spec.slug} has no few-shot split")
+        fewshot_split = load_split(spec.fewshot)
+        fewshot_docs = [template(row) for row in fewshot_split.rows]
+        if not same_split:
+            dataset_hash = _combine(dataset_hash, fewshot_split.content_hash)
+    rnd = random.Random(FEWSHOT_SEED)
+    items = []
+    for doc_id, row in enumerate(rows):
+        doc = template(row)
+        examples = _select_fewshot(spec, fewshot_docs, shots, rnd, doc if same_split else None)
+        prefix = spec.description + "".join(
+            example.fewshot_text(spec.target_delimiter) + spec.fewshot_delimiter for example in examples
+        )
+        items.append(_build_item(spec, doc_id, doc, prefix, chat_template))
+    return PreparedTask(spec, items, dataset_hash, split.origin, shots)
+
+
+def _select_fewshot(spec: TaskSpec, pool: list[Doc], n: int, rnd: random.Random, exclude: Doc | None) -> list[Doc]:
+    if n == 0:
+        return []
+    if spec.fewshot_sampler == "first_n":
+        return [d for d in pool if d != exclude][:n]
+    if exclude is None:
+        return rnd.sample(pool, n)
+    return [d for d in rnd.sample(pool, n + 1) if d != exclude][:n]
+
+
+def _build_item(
+    spec: TaskSpec, doc_id: int, doc: Doc, prefix: str, chat_template: Callable[[str], str] | None
+) -> PreparedItem:
+    wrap = chat_template or (lambda text: text)
+    if spec.output_type == GENERATE_UNTIL:
+        prompt = wrap(prefix + doc.text)
+        request = GenerationRequest(prompt, stop=spec.until, max_new_tokens=spec.max_new_tokens)
+        return PreparedItem(doc_id, doc, prompt, generation=request)
+    if doc.multiple_input:
+        contexts = [wrap(prefix + context) for context in doc.contexts]
+        continuation = spec.target_delimiter + doc.target_text
+        requests = [LoglikelihoodRequest(context, continuation) for context in contexts]
+        return PreparedItem(doc_id, doc, contexts[int(doc.gold)], requests)
+    prompt = wrap(prefix + doc.text)
+    requests = [LoglikelihoodRequest(prompt, spec.target_delimiter + choice) for choice in doc.choices]
+    return PreparedItem(doc_id, doc, prompt, requests)
+
+
+def evaluate_items(
+    task: PreparedTask, backend: Backend, *, skip: Iterable[int] = (), batch_items: int = 16
+) -> Iterator[SampleResult]:
+    """Yield results for every item not in `skip`, in doc order, one batch at a time."""
+    skipped = set(skip)
+    pending = [item for item in task.items if item.doc_id not in skipped]
+    for start in range(0, len(pending), batch_items):
+        batch = pending[start:start + batch_items]
+        if task.spec.output_type == GENERATE_UNTIL:
+            yield from (_generate_one(task.spec, backend, item) for item in batch)
+        else:
+            yield from _score_batch(task.spec, backend, batch)
+
+
+def _score_batch(spec: TaskSpec, backend: Backend, batch: Sequence[PreparedItem]) -> list[SampleResult]:
+    requests = [request for item in batch for request in item.requests]
+    started = time.perf_counter()
+    scored = backend.loglikelihood(requests)
+    per_item_ms = (time.perf_counter() - started) * 1000 / max(len(batch), 1)
+    results, offset = [], 0
+    for item in batch:
+        chunk = scored[offset: offset + len(item.requests)]
+        offset += len(item.requests)
+        logprobs = [result.logprob for result in chunk]
+        choices = [] if item.doc.multiple_input else list(item.doc.choices)
+        prediction, metrics = multiple_choice_metrics(logprobs, choices, int(item.doc.gold))
+        metrics = {name: value for name, value in metrics.items() if name in spec.metrics}
+        labels = item.doc.choices or item.doc.contexts
+        results.append(
+            SampleResult(
+                doc_id=item.doc_id,
+                prompt=item.prompt,
+                target=item.target,
+                prediction=str(prediction),
+                metrics=metrics,
+                loglikelihoods=logprobs,
+                is_greedy=[result.is_greedy for result in chunk],
+                latency_ms=per_item_ms,
+                output_tokens=sum(result.continuation_tokens for result in chunk),
+                output=labels[prediction] if labels else None,
+            )
+        )
+    return results
+
+
+def _generate_one(spec: TaskSpec, backend: Backend, item: PreparedItem) -> SampleResult:
+    started = time.perf_counter()
+    generation = backend.generate([item.generation])[0]  # type: ignore[list-item]
+    latency_ms = (time.perf_counter() - started) * 1000
+    metrics, answers = {}, {}
+    for answer_filter in spec.filters:
+        answer = regex_extract(generation.text, answer_filter.pattern, answer_filter.group_select)
+        answers[answer_filter.name] = answer
+        metrics[f"exact_match,{answer_filter.name}"] = exact_match(
+            answer, str(item.doc.gold), **spec.exact_match_options
+        )
+    prediction = answers.get("flexible-extract") or next(iter(answers.values()), generation.text)
+    return SampleResult(
+        doc_id=item.doc_id,
+        prompt=item.prompt,
+        target=item.target,
+        prediction=prediction,
+        metrics=metrics,
+        output=generation.text,
+        latency_ms=latency_ms,
+        prompt_tokens=generation.prompt_tokens,
+        output_tokens=generation.output_tokens,
+    )
+
+
+def aggregate(results: Iterable[SampleResult | dict]) -> dict[str, Aggregate]:
+    """Mean and standard error of every metric over the given samples."""
+    by_metric: dict[str, list[float]] = {}
+    for result in results:
+        metrics = result.metrics if isinstance(result, SampleResult) else result
+        for name, value in metrics.items():
+            by_metric.setdefault(name, []).append(value)
+    return {name: mean_with_stderr(values) for name, values in sorted(by_metric.items())}
+
+
+def _combine(*hashes: str) -> str:
+    import hashlib
+
+    return hashlib.sha256("\n".join(hashes).encode()).hexdigest()
