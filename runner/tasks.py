@@ -174,7 +174,7 @@ _TASKS: list[TaskSpec] = [
             "ignore_punctuation": False,
             "regexes_to_ignore": (",", "\\$", "(?s).*#### ", "\\.$"),
         },
-        primary_metric="exact_match,flexible-extract",
+        primary_metric="exact_match,strict-match",
     ),
     *[_mmlu(subject) for subject in MMLU_SUBJECTS],
 ]

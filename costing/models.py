@@ -1,0 +1,1 @@
+"""See README: this app is built out in later issues."""

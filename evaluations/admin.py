@@ -1,0 +1,53 @@
+from django.contrib import admin
+
+from evaluations.models import Benchmark, ModelEntry, Run, Sample, Score, Suite
+
+
+@admin.register(ModelEntry)
+class ModelEntryAdmin(admin.ModelAdmin):
+    list_display = ("name", "family", "parameter_count", "format", "quantization", "source_kind", "created_at")
+    list_filter = ("source_kind", "format", "family")
+    search_fields = ("name", "family", "location")
+    prepopulated_fields = {"slug": ("name",)}
+
+
+@admin.register(Benchmark)
+class BenchmarkAdmin(admin.ModelAdmin):
+    list_display = ("slug", "category", "version", "primary_metric", "is_group", "spec_hash")
+    list_filter = ("category", "is_group")
+    search_fields = ("slug", "title")
+
+
+@admin.register(Suite)
+class SuiteAdmin(admin.ModelAdmin):
+    list_display = ("slug", "title", "version")
+    filter_horizontal = ("benchmarks",)
+
+
+class ScoreInline(admin.TabularInline):
+    model = Score
+    extra = 0
+    readonly_fields = ("benchmark_slug", "metric", "value", "stderr", "n", "is_primary")
+
+
+@admin.register(Run)
+class RunAdmin(admin.ModelAdmin):
+    list_display = ("id", "model", "backend", "status", "done", "total", "config_hash", "created_at")
+    list_filter = ("status", "backend")
+    search_fields = ("model__name", "config_hash")
+    readonly_fields = ("config_hash", "model_sha256", "dataset_hashes", "task_spec_hashes", "environment")
+    inlines = [ScoreInline]
+
+
+@admin.register(Sample)
+class SampleAdmin(admin.ModelAdmin):
+    list_display = ("run", "benchmark", "doc_id", "prediction", "correct", "latency_ms")
+    list_filter = ("correct", "benchmark__slug")
+    list_select_related = ("run", "benchmark")
+    raw_id_fields = ("run",)
+
+
+@admin.register(Score)
+class ScoreAdmin(admin.ModelAdmin):
+    list_display = ("run", "benchmark_slug", "metric", "value", "stderr", "n", "is_primary")
+    list_filter = ("is_primary", "benchmark_slug")

