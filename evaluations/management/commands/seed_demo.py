@@ -1,0 +1,43 @@
+"""`manage.py seed_demo`: register the bundled models and evaluate them on the demo suite.
+
+The demo suite is every default benchmark on a documented subset (first N rows) so it finishes in
+minutes on two CPU cores. A model whose identical configuration already finished is skipped.
+"""
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from evaluations import services
+from evaluations.models import Run, RunStatus
+from runner.errors import BenchsiteError
+from runner.tasks import DEFAULT_SUITE
+
+# Items per benchmark (MMLU: per subject, 57 subjects). Documented in README.md.
+DEMO_LIMITS = {"arc_easy": 100, "arc_challenge": 100, "hellaswag": 50, "mmlu": 2, "winogrande": 100, "gsm8k": 10}
+
+
+class Command(BaseCommand):
+    help = "Register the bundled models and evaluate them on the demo suite (llama.cpp backend)."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--backend", default="llama_cpp", choices=["llama_cpp", "hf"])
+        parser.add_argument("--scale", type=float, default=1.0, help="multiply every subset size")
+
+    def handle(self, *args, **options) -> None:
+        limits = {slug: max(1, int(n * options["scale"])) for slug, n in DEMO_LIMITS.items()}
+        try:
+            models = services.model_register_bundled()
+            for model in models:
+                plan = services.run_plan(model=model, backend=options["backend"], benchmarks=list(DEFAULT_SUITE),
+                                         limits=limits)
+                if Run.objects.filter(config_hash=plan.config_hash, status=RunStatus.FINISHED).exists():
+                    self.stdout.write(f"{model.name}: already evaluated with this configuration")
+                    continue
+                run = services.run_create(plan=plan)
+                self.stdout.write(f"{model.name}: run {run.pk}, {plan.total} items")
+                with tqdm(total=plan.total, unit="item", file=self.stderr._out) as bar:
+                    services.run_execute(run=run, plan=plan, on_progress=lambda _r, _s, n: bar.update(n))
+        except BenchsiteError as exc:
+            raise CommandError(str(exc), returncode=2) from None
+        self.stdout.write("demo data ready")

@@ -1,0 +1,209 @@
+"""Reads shaped for the leaderboard pages: the models × benchmarks table, model and run pages, samples."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import reduce
+from operator import or_
+from statistics import fmean
+
+from django.conf import settings
+from django.core.paginator import Page, Paginator
+from django.db.models import Count, F, Q, QuerySet, Window
+from django.db.models.functions import RowNumber
+
+from evaluations.models import Benchmark, ModelEntry, Run, RunStatus, Score
+from evaluations.selectors import run_samples
+from runner.tasks import DEFAULT_SUITE, GROUPS
+
+SORT_AVERAGE = "average"
+SORT_MODEL = "model"
+# Below this many items a score most likely comes from a --limit run: a subset, with wide error bars.
+SUBSET_ITEMS = 100
+
+
+@dataclass(frozen=True)
+class Column:
+    slug: str
+    title: str
+    metric: str
+
+
+@dataclass(frozen=True)
+class Cell:
+    value: float
+    stderr: float | None
+    n: int
+    run_id: int
+
+    @property
+    def is_subset(self) -> bool:
+        return self.n < SUBSET_ITEMS
+
+
+@dataclass
+class LeaderboardRow:
+    model: ModelEntry
+    cells: list[Cell | None]  # aligned with Leaderboard.columns
+    average: float | None
+    covered: int  # how many columns the average is taken over
+
+
+@dataclass
+class Leaderboard:
+    columns: list[Column]
+    rows: list[LeaderboardRow]
+    sort: str
+    descending: bool
+
+
+@dataclass
+class BenchmarkScores:
+    slug: str
+    title: str
+    run_id: int
+    metrics: list[Score]
+    members: list[BenchmarkScores] = field(default_factory=list)
+
+
+@dataclass
+class ModelDetail:
+    model: ModelEntry
+    runs: list[Run]
+    scores: list[BenchmarkScores]
+
+
+@dataclass
+class RunDetail:
+    run: Run
+    scores: list[BenchmarkScores]
+    sample_benchmarks: list[tuple[str, str]]  # (slug, title) of the run's non-group benchmarks
+
+
+# -- leaderboard ---------------------------------------------------------------------------------
+def leaderboard_rows(*, sort: str | None = None, descending: bool = True) -> Leaderboard:
+    """Every model with a finished run against the latest primary score of each benchmark column.
+
+    Three queries whatever the number of models and runs: latest primary scores, models, titles.
+    """
+    latest = list(_latest_primary_scores().values("run__model_id", "benchmark_slug", "metric", "value",
+                                                   "stderr", "n", "run_id"))
+    slugs = top_level_slugs({row["benchmark_slug"] for row in latest})
+    metrics = {row["benchmark_slug"]: row["metric"] for row in latest}
+    titles = _benchmark_titles(slugs)
+    columns = [Column(slug, titles.get(slug, slug), metrics[slug]) for slug in slugs]
+    cells: dict[tuple[int, str], Cell] = {
+        (row["run__model_id"], row["benchmark_slug"]): Cell(row["value"], row["stderr"], row["n"], row["run_id"])
+        for row in latest
+    }
+    models = ModelEntry.objects.filter(runs__status=RunStatus.FINISHED).distinct().order_by("name")
+    rows = [_row(model, [cells.get((model.pk, slug)) for slug in slugs]) for model in models]
+    sort = sort if sort in {SORT_MODEL, *slugs} else SORT_AVERAGE
+    board = Leaderboard(columns, rows, sort, descending)
+    _sort_rows(board)
+    return board
+
+
+def _row(model: ModelEntry, cells: list[Cell | None]) -> LeaderboardRow:
+    values = [cell.value for cell in cells if cell is not None]
+    return LeaderboardRow(model, cells, fmean(values) if values else None, len(values))
+
+
+def _sort_rows(board: Leaderboard) -> None:
+    if board.sort == SORT_MODEL:
+        board.rows.sort(key=lambda row: row.model.name.lower(), reverse=board.descending)
+        return
+    index = next((i for i, column in enumerate(board.columns) if column.slug == board.sort), None)
+
+    def value(row: LeaderboardRow) -> float | None:
+        if index is None:
+            return row.average
+        cell = row.cells[index]
+        return cell.value if cell else None
+
+    # Rows are already in name order and sorts are stable: ties stay alphabetical.
+    present = [row for row in board.rows if value(row) is not None]
+    missing = [row for row in board.rows if value(row) is None]
+    present.sort(key=value, reverse=board.descending)  # type: ignore[arg-type]
+    board.rows = present + missing  # models without the value go last in both directions
+
+
+def _latest_primary_scores(**filters) -> QuerySet[Score]:
+    """The primary score of each (model, benchmark) from the most recent finished run that has it."""
+    recency = Window(
+        RowNumber(),
+        partition_by=[F("run__model_id"), F("benchmark_slug")],
+        order_by=[F("run__finished_at").desc(nulls_last=True), F("run__created_at").desc(), F("run_id").desc()],
+    )
+    return (
+        Score.objects.filter(is_primary=True, run__status=RunStatus.FINISHED, **filters)
+        .annotate(recency=recency)
+        .filter(recency=1)
+    )
+
+
+def top_level_slugs(slugs: Iterable[str]) -> list[str]:
+    """The default suite's benchmarks first, then the others by name, leaving out members of a present group."""
+    present = set(slugs)
+    members = {member for group in GROUPS.values() if group.slug in present for member in group.members}
+    top = present - members
+    return [slug for slug in DEFAULT_SUITE if slug in top] + sorted(top - set(DEFAULT_SUITE))
+
+
+def _benchmark_titles(slugs: Iterable[str]) -> dict[str, str]:
+    return {slug: title or slug for slug, title in Benchmark.objects.filter(slug__in=list(slugs))
+            .order_by("slug", "created_at").values_list("slug", "title")}
+
+
+def _group_scores(scores: Iterable[Score], titles: dict[str, str]) -> list[BenchmarkScores]:
+    """Score rows (ordered by slug, metric) as one entry per top-level benchmark, group members nested."""
+    by_slug: dict[str, BenchmarkScores] = {}
+    for score in scores:
+        slug = score.benchmark_slug
+        entry = by_slug.setdefault(slug, BenchmarkScores(slug, titles.get(slug, slug), score.run_id, []))
+        entry.metrics.append(score)
+    for entry in by_slug.values():
+        entry.metrics.sort(key=lambda score: (not score.is_primary, score.metric))
+    top = top_level_slugs(by_slug)
+    for slug in top:
+        if slug in GROUPS:
+            by_slug[slug].members = [by_slug[m] for m in sorted(GROUPS[slug].members) if m in by_slug]
+    return [by_slug[slug] for slug in top]
+
+
+# -- models and runs -----------------------------------------------------------------------------
+def model_list() -> QuerySet[ModelEntry]:
+    finished = Q(runs__status=RunStatus.FINISHED)
+    return ModelEntry.objects.annotate(run_count=Count("runs"), finished_count=Count("runs", filter=finished))
+
+
+def model_detail(slug: str) -> ModelDetail | None:
+    model = ModelEntry.objects.select_related("base_model").filter(slug=slug).first()
+    if model is None:
+        return None
+    runs = list(model.runs.order_by("-created_at"))
+    latest = list(_latest_primary_scores(run__model=model).values_list("benchmark_slug", "run_id"))
+    pairs = [Q(run_id=run_id, benchmark_slug=slug) for slug, run_id in latest]
+    scores = list(Score.objects.filter(reduce(or_, pairs))) if pairs else []
+    return ModelDetail(model, runs, _group_scores(scores, _benchmark_titles(slug for slug, _ in latest)))
+
+
+def run_list() -> QuerySet[Run]:
+    return Run.objects.select_related("model").order_by("-created_at", "-pk")
+
+
+def run_detail(run_id: int) -> RunDetail | None:
+    run = Run.objects.select_related("model", "created_by").filter(pk=run_id).first()
+    if run is None:
+        return None
+    benchmarks = list(run.benchmarks.order_by("slug").values_list("slug", "title", "is_group"))
+    titles = {slug: title or slug for slug, title, _ in benchmarks}
+    scores = _group_scores(Score.objects.filter(run=run).order_by("benchmark_slug", "metric"), titles)
+    sample_benchmarks = [(slug, titles[slug]) for slug, _, is_group in benchmarks if not is_group]
+    return RunDetail(run, scores, sample_benchmarks)
+
+
+def sample_page(run: Run, benchmark_slug: str | None, correct: bool | None, page: int | str | None) -> Page:
+    """One page of the run's samples; a missing, malformed or out-of-range page number gives a valid page."""
+    samples = run_samples(run=run, benchmark_slug=benchmark_slug, correct=correct)
+    return Paginator(samples, settings.BENCHSITE_SAMPLE_PAGE_SIZE).get_page(page)

@@ -1,0 +1,65 @@
+"""Formatting for scores and query strings on the leaderboard pages."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import template
+from django.http import HttpRequest
+
+from leaderboard.selectors import SORT_MODEL, Leaderboard
+
+register = template.Library()
+
+
+@register.filter
+def percent(value: float | None, digits: int = 1) -> str:
+    """A 0–1 metric as a percentage without the sign: 0.6128 → "61.3"."""
+    if value is None:
+        return ""
+    return f"{value * 100:.{digits}f}"
+
+
+@register.filter
+def pretty_json(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, default=str)
+
+
+@register.simple_tag
+def sort_query(board: Leaderboard, key: str) -> str:
+    """The query string a column header links to: the current column flips, others start at their natural order."""
+    if board.sort == key:
+        direction = "asc" if board.descending else "desc"
+    else:
+        direction = "asc" if key == SORT_MODEL else "desc"
+    return f"?sort={key}&dir={direction}"
+
+
+@register.simple_tag
+def aria_sort(board: Leaderboard, key: str) -> str:
+    if board.sort != key:
+        return "none"
+    return "descending" if board.descending else "ascending"
+
+
+@register.simple_tag(takes_context=True)
+def query_with(context: dict[str, Any], **changes: Any) -> str:
+    """The current query string with some parameters replaced (empty values are dropped)."""
+    request: HttpRequest = context["request"]
+    query = request.GET.copy()
+    for name, value in changes.items():
+        query.pop(name, None)
+        if value not in (None, ""):
+            query[name] = str(value)
+    return f"?{query.urlencode()}" if query else "?"
+
+
+@register.filter
+def parameters(count: int | None) -> str:
+    """A parameter count the way model cards write it: 494032768 → "494M", 1543714304 → "1.5B"."""
+    if not count:
+        return ""
+    for size, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if count >= size:
+            return f"{count / size:.3g}{suffix}"
+    return str(count)
