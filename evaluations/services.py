@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from evaluations.models import Benchmark, ModelEntry, Run, RunStatus, Sample, Score
+from evaluations.models import Benchmark, ModelEntry, Run, RunStatus, Sample, Score, Suite
 from runner.backends import BACKENDS, load_backend
 from runner.engine import PreparedTask, aggregate, evaluate_items, prepare_task
 from runner.environment import environment_record
@@ -153,6 +153,23 @@ def benchmark_group_sync(*, slug: str) -> Benchmark:
     return benchmark
 
 
+def suite_pin(*, slug: str, title: str, plan: "RunPlan") -> Suite:
+    """A suite pinned to the exact benchmark versions (and item limits) of a plan."""
+    pinned = json.dumps({"tasks": plan.config["tasks"], "limits": plan.limits}, sort_keys=True)
+    version = hashlib.sha256(pinned.encode()).hexdigest()[:12]
+    suite, created = Suite.objects.get_or_create(
+        slug=slug, version=version, defaults={"title": title, "limits": plan.limits}
+    )
+    if created:
+        suite.benchmarks.set(_plan_benchmarks(plan))
+    return suite
+
+
+def _plan_benchmarks(plan: "RunPlan") -> list[Benchmark]:
+    members = [benchmark_sync(spec=t.spec, dataset_hash=t.dataset_hash) for t in plan.tasks]
+    return members + [benchmark_group_sync(slug=slug) for slug in plan.requested if slug in GROUPS]
+
+
 # -- runs ----------------------------------------------------------------------------------------
 @dataclass
 class RunPlan:
@@ -241,9 +258,7 @@ def run_create(*, plan: RunPlan, user=None, suite=None) -> Run:
             task_spec_hashes={t.spec.slug: t.spec.spec_hash() for t in plan.tasks},
             created_by=user,
         )
-        benchmarks = [benchmark_sync(spec=t.spec, dataset_hash=t.dataset_hash) for t in plan.tasks]
-        benchmarks += [benchmark_group_sync(slug=slug) for slug in plan.requested if slug in GROUPS]
-        run.benchmarks.set(benchmarks)
+        run.benchmarks.set(_plan_benchmarks(plan))
     return run
 
 

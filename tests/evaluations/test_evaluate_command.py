@@ -133,3 +133,12 @@ def test_missing_data_is_rejected_before_a_run_exists(cli_env, tmp_path):
     result = run_cli(env, "--model", "SmolLM2-135M-Instruct", "--backend", "llama_cpp", "--benchmark", "arc_easy")
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and "not found" in result.stderr
+
+
+def test_register_model_command_adds_a_local_folder(tiny_llama_dir, capsys):
+    call_command("register_model", str(tiny_llama_dir), "--name", "tiny-llama", "--family", "test")
+    from evaluations.models import ModelEntry
+
+    entry = ModelEntry.objects.get(name="tiny-llama")
+    assert entry.format == "safetensors" and entry.family == "test" and entry.location == str(tiny_llama_dir)
+    assert entry.file_sha256 in capsys.readouterr().out

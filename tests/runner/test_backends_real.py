@@ -73,3 +73,11 @@ def test_model_info_describes_the_runtime(llama, transformers_backend):
     assert llama.info().quantization == "Q4_1"
     assert llama.info().format == transformers_backend.info().format == "gguf"
     assert 100_000_000 < transformers_backend.info().parameter_count < 200_000_000
+
+
+def test_chat_template_wraps_the_prompt_for_instruct_models(llama, transformers_backend, shared_data_dir):
+    task = prepare_task(TASKS["arc_easy"], limit=1, chat_template=llama.apply_chat_template)
+    prompt = task.items[0].prompt
+    assert prompt.startswith("<|im_start|>") and prompt.rstrip().endswith("<|im_start|>assistant")
+    assert "Question: Which statement best explains" in prompt
+    assert transformers_backend.apply_chat_template("hi") == llama.apply_chat_template("hi")

@@ -28,13 +28,15 @@ class Command(BaseCommand):
         limits = {slug: max(1, int(n * options["scale"])) for slug, n in DEMO_LIMITS.items()}
         try:
             models = services.model_register_bundled()
+            suite = None
             for model in models:
                 plan = services.run_plan(model=model, backend=options["backend"], benchmarks=list(DEFAULT_SUITE),
                                          limits=limits)
                 if Run.objects.filter(config_hash=plan.config_hash, status=RunStatus.FINISHED).exists():
                     self.stdout.write(f"{model.name}: already evaluated with this configuration")
                     continue
-                run = services.run_create(plan=plan)
+                suite = suite or services.suite_pin(slug="demo", title="Demo suite", plan=plan)
+                run = services.run_create(plan=plan, suite=suite)
                 self.stdout.write(f"{model.name}: run {run.pk}, {plan.total} items")
                 with tqdm(total=plan.total, unit="item", file=self.stderr._out) as bar:
                     services.run_execute(run=run, plan=plan, on_progress=lambda _r, _s, n: bar.update(n))
