@@ -174,7 +174,10 @@ def _group_scores(scores: Iterable[Score], titles: dict[str, str]) -> list[Bench
 # -- models and runs -----------------------------------------------------------------------------
 def model_list() -> QuerySet[ModelEntry]:
     finished = Q(runs__status=RunStatus.FINISHED)
-    return ModelEntry.objects.annotate(run_count=Count("runs"), finished_count=Count("runs", filter=finished))
+    # Meta.ordering is ignored in GROUP BY queries, so order explicitly.
+    return ModelEntry.objects.annotate(
+        run_count=Count("runs"), finished_count=Count("runs", filter=finished)
+    ).order_by("name")
 
 
 def model_detail(slug: str) -> ModelDetail | None:

