@@ -4,8 +4,9 @@ Both sides load the same model file with transformers on the same device, score 
 offline benchmark data (`runner.datasets.data_dir()`), and are timed separately. The harness keeps its
 own task configs (prompt templates, description, few-shot split and sampler, metrics); only where its
 rows come from is changed: each task gets a `custom_dataset` built from the local files, so nothing is
-downloaded. The harness's `allenai/ai2_arc` has a train split, which is not available offline; its ARC
-few-shot pool falls back to the validation split (ARC-*-Dev), which is also benchsite's.
+downloaded. Training splits are not available offline, so the harness's `training_split` is unset: a task
+that draws few-shot examples from it (ARC) falls back to its validation split (ARC-*-Dev), which is also
+what benchsite uses; MMLU keeps its `dev` split and first_n sampler.
 
 Printed per task: item count, per-item agreement of the acc prediction (argmax of the raw
 log-likelihoods), both sides' acc (and acc_norm where the task has it), how many items got identical
@@ -16,6 +17,7 @@ Examples (from the repository root):
     .venv/bin/python bench/compare_lm_eval.py
     .venv/bin/python bench/compare_lm_eval.py --tasks mmlu_abstract_algebra,mmlu_anatomy --limit 20 --num-fewshot 5
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,9 +27,10 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
@@ -38,7 +41,8 @@ from runner.modelfiles import bundled_model_path  # noqa: E402
 from runner.tasks import MULTIPLE_CHOICE, TASKS, TaskSpec  # noqa: E402
 
 if TYPE_CHECKING:
-    from datasets import Dataset
+    from datasets import Dataset, DatasetDict
+    from lm_eval.tasks import TaskManager
 
 DEFAULT_MODEL = "SmolLM2-135M-Instruct"
 METRICS = ("acc", "acc_norm")
@@ -55,11 +59,14 @@ class ItemScore:
     requests: list[tuple[str, str]]  # (context, continuation) per choice, as sent to the model
 
 
+ItemKey = tuple[str, int]  # (task name, doc_id)
+
+
 @dataclass
 class SideRun:
-    """One side's results for every task, and how long it took."""
+    """One side's results for every item of every task, and how long it took."""
 
-    items: dict[str, dict[int, ItemScore]]
+    items: dict[ItemKey, ItemScore]
     total_s: float
     load_s: float
 
@@ -70,6 +77,7 @@ class SideRun:
 
 @dataclass
 class Disagreement:
+    task: str
     doc_id: int
     harness_prediction: int
     benchsite_prediction: int
@@ -123,7 +131,7 @@ def _local_split(source: DataSource) -> Dataset:
         return datasets.Dataset.from_list([_ai2_arc_row(json.loads(line)) for line in handle if line.strip()])
 
 
-def _harness_task_config(spec: TaskSpec, task_manager: Any) -> dict[str, Any]:
+def _harness_task_config(spec: TaskSpec, task_manager: TaskManager) -> dict[str, Any]:
     """The harness's own config for a task, with its rows served from the local files."""
     from datasets import DatasetDict
     from lm_eval.tasks._yaml_loader import load_yaml
@@ -132,7 +140,8 @@ def _harness_task_config(spec: TaskSpec, task_manager: Any) -> dict[str, Any]:
     if entry is None or entry.yaml_path is None:
         raise SystemExit(f"lm-eval has no YAML task named {spec.slug!r}")
     config: dict[str, Any] = load_yaml(entry.yaml_path, resolve_func=True)
-    splits = {config["test_split"]: _local_split(spec.test)}
+    # The harness evaluates its test split, or its validation split where it has no test split.
+    splits = {config.get("test_split") or config["validation_split"]: _local_split(spec.test)}
     if spec.fewshot is not None:
         splits[config.get("fewshot_split") or config["validation_split"]] = _local_split(spec.fewshot)
     local = DatasetDict(splits)
@@ -141,10 +150,10 @@ def _harness_task_config(spec: TaskSpec, task_manager: Any) -> dict[str, Any]:
     return config
 
 
-def _constant(dataset: Any) -> Callable[..., Any]:
+def _constant(dataset: DatasetDict) -> Callable[..., DatasetDict]:
     """A `custom_dataset` callable; the harness calls it with the task's metadata as keyword arguments."""
 
-    def load(**_metadata: Any) -> Any:
+    def load(**_metadata: Any) -> DatasetDict:
         return dataset
 
     return load
@@ -158,7 +167,7 @@ def warm_up(model: Path) -> None:
     for reading the file from disk and for transformers' lazy imports (GGUF conversion, model class).
     """
     import transformers
-    import transformers.integrations.ggml  # noqa: F401  (GGUF tokenizer conversion)
+    import transformers.integrations.ggml  # GGUF tokenizer conversion
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING
 
     model.read_bytes()
@@ -186,25 +195,27 @@ def run_harness(specs: list[TaskSpec], model: Path, args: argparse.Namespace) ->
     finished = time.perf_counter()
     if output is None:
         raise SystemExit("lm-eval returned no results")
-    items = {spec.slug: _harness_items(output["samples"][spec.slug]) for spec in specs}
+    items = {
+        (spec.slug, doc_id): item for spec in specs for doc_id, item in _harness_items(output["samples"][spec.slug])
+    }
     del lm
     gc.collect()
     return SideRun(items, finished - started, loaded - started)
 
 
-def _harness_items(samples: list[dict]) -> dict[int, ItemScore]:
-    items = {}
+def _harness_items(samples: list[dict]) -> Iterator[tuple[int, ItemScore]]:
     for sample in samples:
         # filtered_resps: one (log-likelihood, is_greedy) pair per choice.
         loglikelihoods = [float(response[0]) for response in sample["filtered_resps"]]
-        requests = [(str(request[0]), str(request[1])) for request in sample["arguments"]]
-        items[int(sample["doc_id"])] = ItemScore(
-            prediction=max(range(len(loglikelihoods)), key=loglikelihoods.__getitem__),
-            loglikelihoods=loglikelihoods,
-            metrics={name: float(sample[name]) for name in METRICS if name in sample},
-            requests=requests,
+        yield (
+            int(sample["doc_id"]),
+            ItemScore(
+                prediction=max(range(len(loglikelihoods)), key=loglikelihoods.__getitem__),
+                loglikelihoods=loglikelihoods,
+                metrics={name: float(sample[name]) for name in METRICS if name in sample},
+                requests=[(str(request[0]), str(request[1])) for request in sample["arguments"]],
+            ),
         )
-    return items
 
 
 def run_benchsite(specs: list[TaskSpec], model: Path, args: argparse.Namespace) -> SideRun:
@@ -214,21 +225,19 @@ def run_benchsite(specs: list[TaskSpec], model: Path, args: argparse.Namespace) 
     started = time.perf_counter()
     backend = load_backend("hf", str(model), batch_size=args.batch_size, device=args.device)
     loaded = time.perf_counter()
-    items: dict[str, dict[int, ItemScore]] = {}
+    items: dict[ItemKey, ItemScore] = {}
     for spec in specs:
         task = prepare_task(spec, limit=args.limit, num_fewshot=args.num_fewshot)
         requests = {
             item.doc_id: [(request.context, request.continuation) for request in item.requests] for item in task.items
         }
-        items[spec.slug] = {
-            result.doc_id: ItemScore(
+        for result in evaluate_items(task, backend):
+            items[spec.slug, result.doc_id] = ItemScore(
                 prediction=int(result.prediction),
                 loglikelihoods=list(result.loglikelihoods or []),
                 metrics=dict(result.metrics),
                 requests=requests[result.doc_id],
             )
-            for result in evaluate_items(task, backend)
-        }
     finished = time.perf_counter()
     del backend
     gc.collect()
@@ -236,7 +245,8 @@ def run_benchsite(specs: list[TaskSpec], model: Path, args: argparse.Namespace) 
 
 
 # -- comparison ----------------------------------------------------------------------------------
-def compare(name: str, harness: dict[Any, ItemScore], benchsite: dict[Any, ItemScore]) -> Comparison:
+def compare(name: str, harness: dict[ItemKey, ItemScore], benchsite: dict[ItemKey, ItemScore]) -> Comparison:
+    """Compare the two sides on the given items, which both must have scored."""
     if harness.keys() != benchsite.keys():
         raise SystemExit(
             f"{name}: the sides scored different items ({len(harness)} vs {len(benchsite)}); "
@@ -246,7 +256,8 @@ def compare(name: str, harness: dict[Any, ItemScore], benchsite: dict[Any, ItemS
     keys = sorted(harness)
     disagreements = [
         Disagreement(
-            doc_id=key[-1] if isinstance(key, tuple) else key,
+            task=key[0],
+            doc_id=key[1],
             harness_prediction=harness[key].prediction,
             benchsite_prediction=benchsite[key].prediction,
             harness_loglikelihoods=harness[key].loglikelihoods,
@@ -282,7 +293,7 @@ def _metrics_text(values: dict[str, float]) -> str:
     return " ".join(f"{name} {value:.3f}" for name, value in values.items())
 
 
-def report(comparison: Comparison, label: str) -> list[str]:
+def report(comparison: Comparison, label: str, *, show_disagreements: bool) -> list[str]:
     lines = [
         f"{label}: items {comparison.items}, agreement {comparison.agree}/{comparison.items} = "
         f"{100 * comparison.agreement:.2f}%, harness {_metrics_text(comparison.harness)}, "
@@ -290,9 +301,9 @@ def report(comparison: Comparison, label: str) -> list[str]:
         f"  identical requests {comparison.same_requests}/{comparison.items}, "
         f"max |log-likelihood difference| {comparison.max_abs_loglikelihood_diff:.2e}",
     ]
-    for item in comparison.disagreements[:SHOWN_DISAGREEMENTS]:
+    for item in comparison.disagreements[:SHOWN_DISAGREEMENTS] if show_disagreements else []:
         lines.append(
-            f"  disagreement doc {item.doc_id}: harness picks {item.harness_prediction} "
+            f"  disagreement {item.task} doc {item.doc_id}: harness picks {item.harness_prediction} "
             f"{_rounded(item.harness_loglikelihoods)}, benchsite picks {item.benchsite_prediction} "
             f"{_rounded(item.benchsite_loglikelihoods)}"
         )
@@ -323,13 +334,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--limit", type=int, default=200, help="score the first N test rows of each task (default: %(default)s)"
     )
-    parser.add_argument("--num-fewshot", type=int, default=0, help="few-shot examples per prompt (default: %(default)s)")
+    parser.add_argument(
+        "--num-fewshot", type=int, default=0, help="few-shot examples per prompt (default: %(default)s)"
+    )
     parser.add_argument(
         "--batch-size", type=int, default=16, help="model batch size on both sides (default: %(default)s)"
     )
     parser.add_argument("--device", default="cpu", help="torch device for both sides (default: %(default)s)")
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
+    if args.limit < 1 or args.num_fewshot < 0 or args.batch_size < 1:
+        parser.error("--limit and --batch-size must be positive, --num-fewshot not negative")
     unknown = [name for name in args.tasks.split(",") if name not in TASKS]
     if unknown:
         parser.error(f"unknown task(s): {', '.join(unknown)}")
@@ -360,16 +375,23 @@ def main(argv: list[str] | None = None) -> int:
     harness = run_harness(specs, model, args)
     benchsite = run_benchsite(specs, model, args)
 
-    comparisons = [compare(spec.slug, harness.items[spec.slug], benchsite.items[spec.slug]) for spec in specs]
-    lines = [line for comparison in comparisons for line in report(comparison, f"task {comparison.name}")]
-    if len(specs) > 1:
-        overall = compare(
-            "overall",
-            {(slug, doc): item for slug, items in harness.items.items() for doc, item in items.items()},
-            {(slug, doc): item for slug, items in benchsite.items.items() for doc, item in items.items()},
+    comparisons = [
+        compare(
+            spec.slug,
+            {key: item for key, item in harness.items.items() if key[0] == spec.slug},
+            {key: item for key, item in benchsite.items.items() if key[0] == spec.slug},
         )
+        for spec in specs
+    ]
+    lines = [
+        line
+        for comparison in comparisons
+        for line in report(comparison, f"task {comparison.name}", show_disagreements=True)
+    ]
+    if len(specs) > 1:
+        overall = compare("overall", harness.items, benchsite.items)
         comparisons.append(overall)
-        lines.extend(report(overall, "overall"))
+        lines.extend(report(overall, "overall", show_disagreements=False))
     lines.append(
         f"wall-clock: harness {harness.total_s:.1f} s, benchsite {benchsite.total_s:.1f} s, "
         f"ratio harness/benchsite {_ratio(harness.total_s, benchsite.total_s)}"

@@ -1,10 +1,55 @@
-"""Celery app. With REDIS_URL unset, tasks run eagerly in-process (see settings)."""
+"""Celery app. With REDIS_URL unset, tasks run eagerly in-process (see settings).
+
+Workers register themselves (hostname, queues, device, memory, library versions) when ready and send a
+heartbeat every BENCHSITE_HEARTBEAT_SECONDS, so the site can show which workers are up.
+"""
 import os
 
-from celery import Celery
+from celery import Celery, bootsteps
+from celery.signals import worker_ready, worker_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchsite.settings")
 
 app = Celery("benchsite")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+class Heartbeat(bootsteps.StartStopStep):
+    requires = {"celery.worker.components:Timer"}
+
+    def start(self, worker) -> None:
+        from django.conf import settings
+
+        self.timer = worker.timer.call_repeatedly(settings.BENCHSITE_HEARTBEAT_SECONDS, _heartbeat, (worker.hostname,))
+
+    def stop(self, worker) -> None:
+        if getattr(self, "timer", None):
+            self.timer.cancel()
+
+
+app.steps["worker"].add(Heartbeat)
+
+
+def _heartbeat(hostname: str) -> None:
+    from evaluations.services import worker_heartbeat
+
+    try:
+        worker_heartbeat(hostname=hostname)
+    except Exception:  # the database may be briefly away; the next beat tries again
+        pass
+
+
+@worker_ready.connect
+def _register(sender, **_kwargs) -> None:
+    from evaluations.services import worker_register
+
+    queues = [queue.name for queue in sender.app.amqp.queues.consume_from.values()]
+    worker_register(hostname=sender.hostname, queues=queues)
+
+
+@worker_shutdown.connect
+def _unregister(sender, **_kwargs) -> None:
+    from evaluations.services import worker_stopped
+
+    worker_stopped(hostname=sender.hostname)

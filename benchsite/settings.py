@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dj_database_url
+import psutil
 
 from benchsite.env import env_bool, env_int, env_list, env_str
 
@@ -72,7 +73,8 @@ ASGI_APPLICATION = "benchsite.asgi.application"
 
 DATABASES = {
     "default": dj_database_url.config(
-        env="DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}", conn_max_age=60
+        env="DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}",
+        conn_max_age=env_int("DB_CONN_MAX_AGE", 0)
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -105,6 +107,20 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "cpu"
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# With Redis, a message a dead worker had taken comes back after this many seconds; shards are short.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("BENCHSITE_VISIBILITY_TIMEOUT", 900)}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BEAT_SCHEDULE = {
+    "workers-mark-stale": {"task": "evaluations.tasks.workers_mark_stale", "schedule": 30.0},
+    "shards-requeue-stale": {
+        "task": "evaluations.tasks.shards_requeue_stale",
+        "schedule": float(env_int("BENCHSITE_SWEEP_SECONDS", 30)),
+    },
+}
 
 CHANNEL_LAYERS = {
     "default": (
@@ -125,6 +141,22 @@ SPECTACULAR_SETTINGS = {"TITLE": "benchsite API", "VERSION": "0.1.0"}
 # Where benchmark data is read from first (files in their original formats); see runner/datasets.py.
 BENCHSITE_DATA_DIR = env_str("BENCHSITE_DATA_DIR")
 BENCHSITE_SAMPLE_PAGE_SIZE = env_int("BENCHSITE_SAMPLE_PAGE_SIZE", 50)
+BENCHSITE_SHARD_SIZE = env_int("BENCHSITE_SHARD_SIZE", 50)
+BENCHSITE_MAX_DELIVERIES = env_int("BENCHSITE_MAX_DELIVERIES", 3)
+BENCHSITE_SHARD_SOFT_TIME_LIMIT = env_int("BENCHSITE_SHARD_SOFT_TIME_LIMIT", 1800)
+BENCHSITE_HEARTBEAT_SECONDS = env_int("BENCHSITE_HEARTBEAT_SECONDS", 10)
+BENCHSITE_SHARD_STALE_SECONDS = env_int("BENCHSITE_SHARD_STALE_SECONDS", 120)
+BENCHSITE_GPU_AVAILABLE = env_bool("BENCHSITE_GPU_AVAILABLE", False)
+# Hardware classes: queue name -> memory in GiB. "cpu" defaults to this machine's RAM.
+BENCHSITE_QUEUES = {
+    name: int(float(gib) * 1024**3)
+    for name, gib in (
+        item.split("=")
+        for item in env_list(
+            "BENCHSITE_QUEUES", [f"cpu={psutil.virtual_memory().total / 1024**3:.1f}", "gpu-24gb=24", "gpu-80gb=80"]
+        )
+    )
+}
 
 LOGGING = {
     "version": 1,

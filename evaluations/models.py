@@ -89,6 +89,7 @@ class RunStatus(models.TextChoices):
 
 
 FINAL_STATUSES = frozenset({RunStatus.FINISHED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.TIMED_OUT})
+ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
 
 
 class Run(models.Model):
@@ -107,6 +108,12 @@ class Run(models.Model):
     dataset_hashes = models.JSONField(default=dict, blank=True)
     task_spec_hashes = models.JSONField(default=dict, blank=True)
     environment = models.JSONField(default=dict, blank=True)
+    queue = models.CharField(max_length=40, blank=True, help_text="Celery queue (hardware class) it runs on")
+    estimated_memory_bytes = models.BigIntegerField(null=True, blank=True)
+    is_private = models.BooleanField(default=False, help_text="Progress streams only to the owner")
+    submission_key = models.CharField(
+        max_length=64, null=True, blank=True, help_text="Same key while active = the same submission"
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -115,6 +122,13 @@ class Run(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["model", "status", "-finished_at"], name="run_model_status_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["submission_key"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="one_active_run_per_submission",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"Run {self.pk} ({self.model} on {', '.join(self.requested_benchmarks)})"
@@ -126,6 +140,58 @@ class Run(models.Model):
     @property
     def progress_percent(self) -> int:
         return int(100 * self.done / self.total) if self.total else 0
+
+
+class ShardStatus(models.TextChoices):
+    QUEUED = "queued"
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"
+
+
+class Shard(models.Model):
+    """A chunk of one benchmark's items in a run: the unit a worker takes."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="shards")
+    benchmark_slug = models.SlugField(max_length=100)
+    start = models.PositiveIntegerField(help_text="First item index (inclusive)")
+    stop = models.PositiveIntegerField(help_text="Last item index (exclusive)")
+    status = models.CharField(max_length=20, choices=ShardStatus.choices, default=ShardStatus.QUEUED)
+    deliveries = models.PositiveIntegerField(default=0)
+    worker = models.CharField(max_length=200, blank=True)
+    error = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["run_id", "benchmark_slug", "start"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "benchmark_slug", "start"], name="shard_unique_per_run")
+        ]
+
+    @property
+    def size(self) -> int:
+        return self.stop - self.start
+
+
+class WorkerRecord(models.Model):
+    """A Celery worker as it last described itself."""
+
+    hostname = models.CharField(max_length=200, unique=True)
+    queues = models.JSONField(default=list)
+    device = models.CharField(max_length=200, blank=True)
+    memory_bytes = models.BigIntegerField(null=True, blank=True)
+    libraries = models.JSONField(default=dict)
+    started_at = models.DateTimeField()
+    heartbeat_at = models.DateTimeField(db_index=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["hostname"]
+
+    def __str__(self) -> str:
+        return self.hostname
 
 
 class Sample(models.Model):

@@ -59,3 +59,12 @@ def _as_number(prediction: str):
         return int(prediction)
     except ValueError:
         return prediction
+
+
+def run_status_payload(*, run: Run) -> dict:
+    samples = [
+        {"benchmark": sample.benchmark.slug, **sample_payload(sample)}
+        for sample in Sample.objects.filter(run=run).select_related("benchmark").order_by("benchmark__slug", "doc_id")
+    ]
+    return {"run_id": run.pk, "status": run.status, "done": run.done, "total": run.total, "error": run.error,
+            "samples": samples}

@@ -1,28 +1,46 @@
 """Writes of the evaluation domain: register models, plan, create and execute runs, store results."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from django.db import transaction
-from django.db.models import F
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
-from evaluations.models import Benchmark, ModelEntry, Run, RunStatus, Sample, Score, Suite
+from evaluations import progress
+from evaluations.models import (
+    ACTIVE_STATUSES,
+    Benchmark,
+    ModelEntry,
+    Run,
+    RunStatus,
+    Sample,
+    Score,
+    Shard,
+    ShardStatus,
+    Suite,
+    WorkerRecord,
+)
 from runner.backends import BACKENDS, load_backend
 from runner.engine import PreparedTask, aggregate, evaluate_items, prepare_task
 from runner.environment import environment_record
 from runner.errors import BenchsiteError, ModelLoadError
 from runner.metrics import pooled
 from runner.modelfiles import BUNDLED_MODELS, bundled_model_path, gguf_summary, hub_snapshot, sha256_path
+from runner.placement import BYTES_PER_PARAMETER, ModelShape, choose_queue, estimate_memory
 from runner.tasks import GROUPS, TaskSpec, expand
 
 BUNDLED_PREFIX = "bundled:"
 FEWSHOT_SEED = 1234
 ProgressCallback = Callable[[Run, str, int], None]
+# Errors worth retrying: the database or the broker went away for a moment.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError)
 
 
 # -- models --------------------------------------------------------------------------------------
@@ -243,7 +261,10 @@ def run_plan(
     return RunPlan(model, backend, options, benchmarks, tasks, limits, limit, num_fewshot, chat_template, config)
 
 
-def run_create(*, plan: RunPlan, user=None, suite=None) -> Run:
+def run_create(*, plan: RunPlan, user=None, suite=None, is_private: bool = False,
+               submission_key: str | None = None) -> Run:
+    """Store a queued run with its shards; placement picks the hardware queue or refuses."""
+    queue, estimate = run_placement(plan=plan)
     with transaction.atomic():
         run = Run.objects.create(
             model=plan.model,
@@ -256,41 +277,205 @@ def run_create(*, plan: RunPlan, user=None, suite=None) -> Run:
             model_sha256=plan.model.file_sha256,
             dataset_hashes={t.spec.slug: t.dataset_hash for t in plan.tasks},
             task_spec_hashes={t.spec.slug: t.spec.spec_hash() for t in plan.tasks},
+            queue=queue,
+            estimated_memory_bytes=estimate,
+            is_private=is_private,
+            submission_key=submission_key,
             created_by=user,
         )
         run.benchmarks.set(_plan_benchmarks(plan))
+        size = settings.BENCHSITE_SHARD_SIZE
+        Shard.objects.bulk_create(
+            Shard(run=run, benchmark_slug=task.spec.slug, start=start, stop=min(start + size, len(task.items)))
+            for task in plan.tasks
+            for start in range(0, len(task.items), size)
+        )
     return run
 
 
-def run_execute(*, run: Run, plan: RunPlan, on_progress: ProgressCallback | None = None) -> Run:
-    """Evaluate every item not stored yet, storing samples as they come; then aggregate.
+def run_submit(*, plan: RunPlan, user=None, is_private: bool = False) -> tuple[Run, bool]:
+    """Create and enqueue a run, or return the active run of an identical submission.
 
-    Any failure marks the run failed (with the message) before it propagates, so no half-written run
-    is ever left looking finished.
+    Shards are enqueued on commit, so a submission inside a transaction that rolls back never runs.
     """
-    claimed = Run.objects.filter(pk=run.pk, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]).update(
-        status=RunStatus.RUNNING, started_at=timezone.now(), environment=environment_record()
-    )
-    if not claimed:
-        raise BenchsiteError(f"run {run.pk} is {run.status} and cannot be executed")
+    key = hashlib.sha256(f"{plan.config_hash}:{user.pk if user else ''}".encode()).hexdigest()
+    active = Run.objects.filter(submission_key=key, status__in=ACTIVE_STATUSES).first()
+    if active:
+        return active, False
     try:
-        backend = load_backend(plan.backend, str(model_path(plan.model.location)), **plan.backend_options)
-        chat = backend.apply_chat_template if plan.chat_template else None
-        benchmark_ids = dict(run.benchmarks.values_list("slug", "id"))
-        for task in plan.tasks:
-            if chat is not None:
-                task = prepare_task(task.spec, limit=len(task.items), num_fewshot=plan.num_fewshot, chat_template=chat)
-            _execute_task(run, task, backend, benchmark_ids[task.spec.slug], on_progress)
-        scores_store(run=run, plan=plan)
-        Run.objects.filter(pk=run.pk).update(status=RunStatus.FINISHED, finished_at=timezone.now())
-    except BaseException as exc:
-        run_mark_failed(run=run, error=_one_line(exc))
-        raise
+        with transaction.atomic():
+            run = run_create(plan=plan, user=user, is_private=is_private, submission_key=key)
+    except IntegrityError:  # an identical submission won the race
+        return Run.objects.get(submission_key=key, status__in=ACTIVE_STATUSES), False
+    shard_ids = list(run.shards.values_list("pk", flat=True))
+    transaction.on_commit(lambda: _enqueue(shard_ids, run.queue))
+    return run, True
+
+
+def _enqueue(shard_ids: list[int], queue: str) -> None:
+    from evaluations.tasks import execute_shard
+
+    for shard_id in shard_ids:
+        execute_shard.apply_async((shard_id,), queue=queue)
+
+
+def run_placement(*, plan: RunPlan) -> tuple[str, int | None]:
+    """(queue, estimated bytes). The fake backend needs no memory model."""
+    if plan.backend == "fake":
+        return settings.CELERY_TASK_DEFAULT_QUEUE, None
+    options = plan.backend_options
+    device = options.get("device", "cpu")
+    if device == "auto":
+        device = "cpu" if not settings.BENCHSITE_GPU_AVAILABLE else "cuda"
+    estimate = estimate_memory(
+        model_shape(plan.model, plan.backend, options.get("dtype", "auto")),
+        context=options.get("n_ctx", 2048),
+        batch=options.get("batch_size", 1) if plan.backend == "hf" else 1,
+        kv_bytes=4.0 if plan.backend == "hf" and options.get("dtype", "auto") in ("auto", "float32") else 2.0,
+    )
+    return choose_queue(estimate, device=device, queues=settings.BENCHSITE_QUEUES), estimate.total_bytes
+
+
+def model_shape(model: ModelEntry, backend: str, dtype: str) -> ModelShape:
+    path = model_path(model.location)
+    if path.is_file():
+        summary = gguf_summary(path)
+        fmt = summary.quantization if backend == "llama_cpp" else ("float32" if dtype == "auto" else dtype)
+        dims = (summary.layers, summary.hidden_size, summary.attention_heads, summary.kv_heads)
+    else:
+        config = json.loads((path / "config.json").read_text())
+        fmt = dtype if dtype != "auto" else str(config.get("torch_dtype") or config.get("dtype") or "float32")
+        heads = config.get("num_attention_heads", 1)
+        dims = (config.get("num_hidden_layers"), config.get("hidden_size"), heads,
+                config.get("num_key_value_heads", heads))
+    if not all(dims) or not model.parameter_count and not path.is_file():
+        raise BenchsiteError(f"cannot estimate the memory of {model.name}: its shape is unknown")
+    parameters = model.parameter_count or int(path.stat().st_size / BYTES_PER_PARAMETER.get(fmt, 1.0))
+    return ModelShape(parameters, fmt, *dims)  # type: ignore[arg-type]
+
+
+def run_cancel(*, run: Run) -> bool:
+    """Cancel a queued or running run; running shards stop at their next checkpoint."""
+    with transaction.atomic():
+        changed = Run.objects.filter(pk=run.pk, status__in=ACTIVE_STATUSES).update(
+            status=RunStatus.CANCELLED, finished_at=timezone.now(), submission_key=None
+        )
+        Shard.objects.filter(run=run, status=ShardStatus.QUEUED).update(status=ShardStatus.CANCELLED)
+    if changed:
+        progress.publish(run_id=run.pk, line="run cancelled")
+    return bool(changed)
+
+
+def run_execute(*, run: Run, plan: RunPlan | None = None, on_progress: ProgressCallback | None = None) -> Run:
+    """Execute every shard of a run in this process (the CLI's path; workers take shards one by one)."""
+    if run.is_final:
+        raise BenchsiteError(f"run {run.pk} is {run.status} and cannot be executed")
+    for shard_id in run.shards.order_by("pk").values_list("pk", flat=True):
+        shard_execute(shard_id=shard_id, worker="local", plan=plan, on_progress=on_progress)
     run.refresh_from_db()
+    if run.status == RunStatus.FAILED:
+        raise BenchsiteError(run.error)
     return run
 
 
-def _execute_task(run: Run, task: PreparedTask, backend, benchmark_id: int, on_progress) -> None:
+# -- shards --------------------------------------------------------------------------------------
+_plans: dict[int, RunPlan] = {}
+_backends: dict[str, object] = {}
+
+
+def plan_for_run(run: Run) -> RunPlan:
+    """Rebuild a run's plan from its stored configuration, refusing if model or data changed since."""
+    if run.pk not in _plans:
+        config = run.config
+        plan = run_plan(
+            model=run.model, backend=run.backend, benchmarks=config["benchmarks"], limit=config["limit"],
+            limits=config.get("limits"), num_fewshot=config["num_fewshot"], chat_template=config["chat_template"],
+            backend_options=config["backend_options"],
+        )
+        if plan.config_hash != run.config_hash:
+            raise BenchsiteError(f"run {run.pk}: the model or benchmark data changed since it was created")
+        _plans.clear()
+        _plans[run.pk] = plan
+    return _plans[run.pk]
+
+
+def backend_for(plan: RunPlan):
+    """One loaded model per process, reused by the shards of every run that asks for the same one."""
+    key = json.dumps([plan.backend, plan.model.location, plan.backend_options], sort_keys=True)
+    if key not in _backends:
+        _backends.clear()  # free the previous model before loading the next
+        _backends[key] = load_backend(plan.backend, str(model_path(plan.model.location)), **plan.backend_options)
+    return _backends[key]
+
+
+def shard_claim(*, shard_id: int, worker: str) -> Shard | None:
+    """Take a shard for this worker, or None if there is nothing to do (finished, cancelled, poisoned)."""
+    with transaction.atomic():
+        shard = Shard.objects.select_for_update().select_related("run").filter(pk=shard_id).first()
+        if shard is None or shard.status not in (ShardStatus.QUEUED, ShardStatus.RUNNING):
+            return None
+        run = shard.run
+        if run.is_final:
+            Shard.objects.filter(pk=shard.pk).update(status=ShardStatus.CANCELLED)
+            return None
+        shard.deliveries += 1
+        if shard.deliveries > settings.BENCHSITE_MAX_DELIVERIES:
+            message = f"shard {shard.benchmark_slug}[{shard.start}:{shard.stop}] failed {shard.deliveries - 1} times"
+            Shard.objects.filter(pk=shard.pk).update(deliveries=shard.deliveries)
+            shard_mark(shard=shard, status=ShardStatus.FAILED, error=message)
+            run_mark_failed(run=run, error=message)
+            return None
+        shard.status, shard.worker = ShardStatus.RUNNING, worker
+        shard.save(update_fields=["deliveries", "status", "worker", "updated_at"])
+        Run.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
+            status=RunStatus.RUNNING, started_at=timezone.now(), environment=environment_record()
+        )
+    return shard
+
+
+def shard_execute(*, shard_id: int, worker: str, plan: RunPlan | None = None,
+                  on_progress: ProgressCallback | None = None) -> None:
+    shard = shard_claim(shard_id=shard_id, worker=worker)
+    if shard is None:
+        return
+    run = shard.run
+    try:
+        plan = plan or plan_for_run(run)
+        backend = backend_for(plan)
+        task = next(t for t in plan.tasks if t.spec.slug == shard.benchmark_slug)
+        if plan.chat_template:
+            task = prepare_task(task.spec, limit=len(task.items), num_fewshot=plan.num_fewshot,
+                                chat_template=backend.apply_chat_template)
+        part = dataclasses.replace(task, items=task.items[shard.start:shard.stop])
+        benchmark_id = run.benchmarks.get(slug=task.spec.slug).pk
+        finished = _execute_items(run, part, backend, benchmark_id, on_progress)
+    except TRANSIENT_ERRORS:
+        raise  # the task retries with backoff; the shard stays claimable
+    except SoftTimeLimitExceeded:
+        shard_mark(shard=shard, status=ShardStatus.TIMED_OUT, error="soft time limit exceeded")
+        Run.objects.filter(pk=run.pk, status__in=ACTIVE_STATUSES).update(
+            status=RunStatus.TIMED_OUT, finished_at=timezone.now(), submission_key=None
+        )
+        raise
+    except BaseException as exc:
+        shard_mark(shard=shard, status=ShardStatus.FAILED, error=_one_line(exc))
+        run_mark_failed(run=run, error=_one_line(exc))
+        if isinstance(exc, BenchsiteError):
+            return
+        raise
+    if not finished:
+        shard_mark(shard=shard, status=ShardStatus.CANCELLED)
+        return
+    shard_mark(shard=shard, status=ShardStatus.FINISHED)
+    run_finish_if_complete(run=run, plan=plan)
+
+
+def shard_mark(*, shard: Shard, status: str, error: str = "") -> None:
+    Shard.objects.filter(pk=shard.pk).update(status=status, error=error[:2000], updated_at=timezone.now())
+
+
+def _execute_items(run: Run, task: PreparedTask, backend, benchmark_id: int, on_progress) -> bool:
+    """Evaluate the items not stored yet, flushing as they come. False if the run stopped meanwhile."""
     stored = set(Sample.objects.filter(run=run, benchmark_id=benchmark_id).values_list("doc_id", flat=True))
     buffer: list[Sample] = []
     primary = task.spec.primary_metric
@@ -314,20 +499,41 @@ def _execute_task(run: Run, task: PreparedTask, backend, benchmark_id: int, on_p
             )
         )
         if len(buffer) >= 8 or task.spec.output_type != "multiple_choice":
-            _flush(run, buffer, task.spec.slug, on_progress)
-    _flush(run, buffer, task.spec.slug, on_progress)
+            if not _flush(run, buffer, task.spec.slug, on_progress):
+                return False
+    return _flush(run, buffer, task.spec.slug, on_progress)
 
 
-def _flush(run: Run, buffer: list[Sample], slug: str, on_progress) -> None:
-    if not buffer:
-        return
+def _flush(run: Run, buffer: list[Sample], slug: str, on_progress) -> bool:
+    """Store buffered samples (a redelivered shard's duplicates are ignored); False if the run stopped."""
     count = len(buffer)
     with transaction.atomic():
         Sample.objects.bulk_create(buffer, ignore_conflicts=True)
-        Run.objects.filter(pk=run.pk).update(done=F("done") + count)
+        done = Sample.objects.filter(run=run).count()
+        Run.objects.filter(pk=run.pk).update(done=done)
+        if count:  # the shard's liveness: the stale-shard sweeper leaves it alone
+            Shard.objects.filter(run=run, status=ShardStatus.RUNNING, benchmark_slug=slug).update(
+                updated_at=timezone.now()
+            )
     buffer.clear()
-    if on_progress:
-        on_progress(run, slug, count)
+    if count:
+        if on_progress:
+            on_progress(run, slug, count)
+        progress.publish(run_id=run.pk, line=f"{slug}: stored {count} samples")
+    return Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING).exists()
+
+
+def run_finish_if_complete(*, run: Run, plan: RunPlan) -> None:
+    """Once every shard is finished, aggregate the stored samples and finish the run (exactly once)."""
+    with transaction.atomic():
+        locked = Run.objects.select_for_update().get(pk=run.pk)
+        if locked.status != RunStatus.RUNNING or locked.shards.exclude(status=ShardStatus.FINISHED).exists():
+            return
+        scores_store(run=locked, plan=plan)
+        Run.objects.filter(pk=run.pk).update(
+            status=RunStatus.FINISHED, finished_at=timezone.now(), submission_key=None
+        )
+    progress.publish(run_id=run.pk, line="run finished")
 
 
 def scores_store(*, run: Run, plan: RunPlan) -> None:
@@ -359,11 +565,65 @@ def _score_rows(run: Run, slug: str, aggregates: dict, primary: str) -> list[Sco
 
 
 def run_mark_failed(*, run: Run, error: str) -> None:
-    Run.objects.filter(pk=run.pk).exclude(status=RunStatus.FINISHED).update(
-        status=RunStatus.FAILED, error=error[:2000], finished_at=timezone.now()
+    changed = Run.objects.filter(pk=run.pk, status__in=ACTIVE_STATUSES).update(
+        status=RunStatus.FAILED, error=error[:2000], finished_at=timezone.now(), submission_key=None
     )
+    Shard.objects.filter(run=run, status=ShardStatus.QUEUED).update(status=ShardStatus.CANCELLED)
+    if changed:
+        progress.publish(run_id=run.pk, line=f"run failed: {error}")
 
 
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
+# -- workers -------------------------------------------------------------------------------------
+def worker_register(*, hostname: str, queues: list[str]) -> WorkerRecord:
+    from runner.environment import hardware, library_versions
+
+    machine = hardware()
+    device = ", ".join(gpu["name"] for gpu in machine["gpus"]) or f"cpu: {machine['processor']}"
+    now = timezone.now()
+    record, _ = WorkerRecord.objects.update_or_create(
+        hostname=hostname,
+        defaults={"queues": queues, "device": device, "memory_bytes": machine["memory_bytes"],
+                  "libraries": library_versions(), "started_at": now, "heartbeat_at": now, "stopped_at": None},
+    )
+    return record
+
+
+def worker_heartbeat(*, hostname: str) -> None:
+    WorkerRecord.objects.filter(hostname=hostname).update(heartbeat_at=timezone.now(), stopped_at=None)
+
+
+def worker_stopped(*, hostname: str) -> None:
+    WorkerRecord.objects.filter(hostname=hostname).update(stopped_at=timezone.now())
+
+
+def workers_mark_stale() -> int:
+    silence = timezone.timedelta(seconds=3 * settings.BENCHSITE_HEARTBEAT_SECONDS)
+    return WorkerRecord.objects.filter(stopped_at=None, heartbeat_at__lt=timezone.now() - silence).update(
+        stopped_at=timezone.now()
+    )
+
+
+def shards_requeue_stale() -> int:
+    """Beat: enqueue again shards of active runs that nobody has touched for a while.
+
+    The rows are the truth and the broker is not: a message lost with a Redis restart, or held by a
+    worker that died, is replaced. Claims are idempotent and stored samples are skipped, so a shard
+    that turns out to be alive only costs a duplicate delivery.
+    """
+    cutoff = timezone.now() - timezone.timedelta(seconds=settings.BENCHSITE_SHARD_STALE_SECONDS)
+    stale = list(
+        Shard.objects.filter(
+            status__in=[ShardStatus.QUEUED, ShardStatus.RUNNING], updated_at__lt=cutoff,
+            run__status__in=ACTIVE_STATUSES,
+            run__submission_key__isnull=False,  # submitted to workers, not run in-process by `evaluate`
+        ).values_list("pk", "run__queue")
+    )
+    for shard_id, queue in stale:
+        Shard.objects.filter(pk=shard_id).update(updated_at=timezone.now())
+        _enqueue([shard_id], queue)
+    return len(stale)

@@ -8,11 +8,14 @@ from operator import or_
 from statistics import fmean
 
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, F, Q, QuerySet, Window
 from django.db.models.functions import RowNumber
 
-from evaluations.models import Benchmark, ModelEntry, Run, RunStatus, Score
+from evaluations.models import ACTIVE_STATUSES, FINAL_STATUSES, Benchmark, ModelEntry, Run, RunStatus, Score
+from evaluations.progress import progress_snapshot
 from evaluations.selectors import run_samples
 from runner.tasks import DEFAULT_SUITE, GROUPS
 
@@ -210,3 +213,86 @@ def sample_page(run: Run, benchmark_slug: str | None, correct: bool | None, page
     """One page of the run's samples; a missing, malformed or out-of-range page number gives a valid page."""
     samples = run_samples(run=run, benchmark_slug=benchmark_slug, correct=correct)
     return Paginator(samples, settings.BENCHSITE_SAMPLE_PAGE_SIZE).get_page(page)
+
+
+# -- live progress -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RunProgress:
+    """A run's progress as evaluations.progress publishes it, shaped for the progress fragments."""
+
+    run_id: int
+    status: str
+    done: int
+    total: int
+    benchmarks: list[dict] = field(default_factory=list)  # {"slug", "done", "total"} per benchmark
+    running_accuracy: float | None = None
+    tokens_per_second: float | None = None
+    eta_seconds: float | None = None
+
+    @classmethod
+    def from_snapshot(cls, snapshot: dict) -> RunProgress:
+        # Keys the page does not show yet are ignored, so the publisher can add some without breaking it.
+        return cls(**{name: snapshot[name] for name in cls.__dataclass_fields__ if name in snapshot})
+
+    @classmethod
+    def of_run(cls, run: Run) -> RunProgress:
+        """The counts stored on the row alone: for lists, where a full snapshot per run would be N+1."""
+        return cls(run_id=run.pk, status=run.status, done=run.done, total=run.total)
+
+    @property
+    def status_label(self) -> str:
+        return RunStatus(self.status).label if self.status in RunStatus.values else self.status
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.done / self.total) if self.total else 0
+
+    @property
+    def eta(self) -> str:
+        """Time left, coarse on purpose (the rate is an average since the start): "1 h 05 min", "3 min 20 s"."""
+        if self.eta_seconds is None or self.is_final:
+            return ""
+        seconds = round(self.eta_seconds)
+        hours, rest = divmod(seconds, 3600)
+        minutes, seconds = divmod(rest, 60)
+        if hours:
+            return f"{hours} h {minutes:02d} min"
+        return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
+
+
+def run_progress_visible_to(run: Run, user: AbstractBaseUser | AnonymousUser | None) -> bool:
+    """A private run's progress streams only to whoever started it (its page and scores stay public)."""
+    if not run.is_private:
+        return True
+    return user is not None and user.is_authenticated and run.created_by_id == user.pk
+
+
+def watched_run(run_id: int) -> Run | None:
+    """Just what deciding who may watch a run's progress needs."""
+    return Run.objects.only("is_private", "created_by_id").filter(pk=run_id).first()
+
+
+def run_progress(run: Run, user: AbstractBaseUser | AnonymousUser | None) -> RunProgress | None:
+    """An unfinished run's live progress for its page; None when there is nothing (or nothing allowed) to stream."""
+    if run.is_final or not run_progress_visible_to(run, user):
+        return None
+    return RunProgress.from_snapshot(progress_snapshot(run_id=run.pk))
+
+
+def live_runs() -> QuerySet[Run]:
+    return Run.objects.filter(status__in=ACTIVE_STATUSES, is_private=False).select_related("model").order_by(
+        "-created_at", "-pk"
+    )
+
+
+def live_run_rows() -> list[tuple[Run, RunProgress]]:
+    return [(run, RunProgress.of_run(run)) for run in live_runs()]
+
+
+def live_run(run_id: int) -> Run | None:
+    """A public run, in any status, for a row of the live runs table (it may have started after the page)."""
+    return Run.objects.select_related("model").filter(pk=run_id, is_private=False).first()

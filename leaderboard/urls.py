@@ -8,5 +8,6 @@ urlpatterns = [
     path("models/", views.model_list, name="model_list"),
     path("models/<slug:slug>/", views.model_detail, name="model_detail"),
     path("runs/", views.run_list, name="run_list"),
+    path("runs/live/", views.live_runs, name="live_runs"),
     path("runs/<int:run_id>/", views.run_detail, name="run_detail"),
 ]

@@ -57,12 +57,21 @@ def run_detail(request: HtmxHttpRequest, run_id: int) -> HttpResponse:
         correct = ""
     samples = selectors.sample_page(detail.run, benchmark, CORRECT_CHOICES[correct], request.GET.get("page"))
     context = {"detail": detail, "run": detail.run, "samples": samples, "benchmark": benchmark or "", "correct": correct}
+    if not _wants_fragment(request):  # the samples fragment shows no progress
+        context["progress"] = selectors.run_progress(detail.run, request.user)
     return _page_or_fragment(request, "leaderboard/run_detail.html", "leaderboard/_samples.html", context)
 
 
+def live_runs(request: HttpRequest) -> HttpResponse:
+    return render(request, "leaderboard/live_runs.html", {"rows": selectors.live_run_rows()})
+
+
 def _page_or_fragment(request: HtmxHttpRequest, page: str, fragment: str, context: dict[str, Any]) -> HttpResponse:
-    # A history restore after a cache miss asks for the whole page, though it is an HTMX request.
-    wants_fragment = bool(request.htmx) and not request.htmx.history_restore_request
-    response = render(request, fragment if wants_fragment else page, context)
+    response = render(request, fragment if _wants_fragment(request) else page, context)
     patch_vary_headers(response, ("HX-Request",))
     return response
+
+
+def _wants_fragment(request: HtmxHttpRequest) -> bool:
+    # A history restore after a cache miss asks for the whole page, though it is an HTMX request.
+    return bool(request.htmx) and not request.htmx.history_restore_request

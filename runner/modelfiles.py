@@ -82,6 +82,10 @@ class GGUFSummary:
     architecture: str
     quantization: str
     context_length: int | None
+    layers: int | None = None
+    hidden_size: int | None = None
+    attention_heads: int | None = None
+    kv_heads: int | None = None
 
 
 def gguf_summary(path: Path) -> GGUFSummary:
@@ -102,5 +106,17 @@ def gguf_summary(path: Path) -> GGUFSummary:
         quantization = LlamaFileType(int(file_type)).name.removeprefix("MOSTLY_") if file_type is not None else ""
     except ValueError:
         quantization = str(file_type)
-    context = fields.get(f"{architecture}.context_length")
-    return GGUFSummary(str(fields.get("general.name", "")), architecture, quantization, int(context) if context else None)
+    def number(key: str) -> int | None:
+        value = fields.get(f"{architecture}.{key}")
+        return int(value) if isinstance(value, (int, float)) else None
+
+    return GGUFSummary(
+        str(fields.get("general.name", "")),
+        architecture,
+        quantization,
+        number("context_length"),
+        number("block_count"),
+        number("embedding_length"),
+        number("attention.head_count"),
+        number("attention.head_count_kv"),
+    )

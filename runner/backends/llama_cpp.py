@@ -3,6 +3,10 @@
 Log-likelihoods are computed from a hand-built batch that asks llama.cpp for logits only at the
 continuation positions, and the KV cache is reused across requests that share a prefix (the choices
 of one item, the few-shot block of a subject), so multiple choice costs little more than one pass.
+
+llama.cpp's kernels round differently for different batch shapes, so tokens are always decoded in
+fixed blocks at fixed positions and the cache is reused only up to a block boundary: a request gives
+bit-identical scores whatever was scored before it (a resumed run equals an uninterrupted one).
 """
 from __future__ import annotations
 
@@ -34,6 +38,7 @@ class LlamaCppBackend:
         n_ctx: int = 2048,
         n_threads: int | None = None,
         n_batch: int = 512,
+        score_block: int = 64,
         n_gpu_layers: int = 0,
         seed: int = 1234,
         **_ignored,
@@ -62,7 +67,7 @@ class LlamaCppBackend:
         except Exception as exc:
             raise ModelLoadError(f"llama.cpp cannot load {location}: {exc}") from exc
         self.n_ctx = n_ctx
-        self.n_batch = n_batch
+        self.score_block = min(score_block, n_batch)
         self.n_vocab = self.llm.n_vocab()
         self.add_bos = self.summary.architecture.startswith("gemma")
         self._cached_tokens: list[int] = []
@@ -118,12 +123,13 @@ class LlamaCppBackend:
         limit = min(len(self._cached_tokens), first_logit_position)
         while reuse < limit and self._cached_tokens[reuse] == tokens[reuse]:
             reuse += 1
+        reuse -= reuse % self.score_block
         ctx = self.llm._ctx
         ctx.kv_cache_seq_rm(-1, reuse, -1)
         batch = self.llm._batch.batch
         rows: list[np.ndarray] = []
-        for start in range(reuse, len(tokens), self.n_batch):
-            chunk = tokens[start:start + self.n_batch]
+        for start in range(reuse, len(tokens), self.score_block):
+            chunk = tokens[start:start + self.score_block]
             batch.n_tokens = len(chunk)
             wanted = []
             for i, token in enumerate(chunk):

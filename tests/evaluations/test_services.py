@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from evaluations import services
-from evaluations.models import Run, RunStatus, Sample, Score
+from evaluations.models import Run, RunStatus, Sample, Score, Shard, ShardStatus
 from runner.backends.fake import DeterministicFakeBackend
 
 pytestmark = pytest.mark.django_db
@@ -36,7 +36,8 @@ def scores_of(run: Run) -> dict:
 
 def test_a_failure_mid_run_marks_it_failed_and_keeps_stored_samples(plan, monkeypatch):
     run = services.run_create(plan=plan)
-    monkeypatch.setattr(services, "load_backend", lambda *a, **k: CrashingBackend(calls_before_crash=2))
+    crashing = CrashingBackend(calls_before_crash=2)
+    monkeypatch.setattr(services, "backend_for", lambda plan: crashing)
     with pytest.raises(RuntimeError, match="simulated crash"):
         services.run_execute(run=run, plan=plan)
     run.refresh_from_db()
@@ -50,11 +51,15 @@ def test_resume_skips_stored_samples_and_matches_an_uninterrupted_run(plan, monk
     clean = services.run_execute(run=services.run_create(plan=plan), plan=plan)
 
     interrupted = services.run_create(plan=plan)
-    monkeypatch.setattr(services, "load_backend", lambda *a, **k: CrashingBackend(calls_before_crash=3))
+    crashing = CrashingBackend(calls_before_crash=4)  # dies inside the hellaswag shard
+    monkeypatch.setattr(services, "backend_for", lambda plan: crashing)
     with pytest.raises(RuntimeError):
         services.run_execute(run=interrupted, plan=plan)
-    Run.objects.filter(pk=interrupted.pk).update(status=RunStatus.RUNNING)  # as a crashed worker leaves it
-    monkeypatch.setattr(services, "load_backend", lambda *a, **k: DeterministicFakeBackend())
+    # As a worker killed mid-shard leaves things: run and shard still marked running.
+    Run.objects.filter(pk=interrupted.pk).update(status=RunStatus.RUNNING)
+    Shard.objects.filter(run=interrupted, status=ShardStatus.FAILED).update(status=ShardStatus.RUNNING)
+    assert 40 < Sample.objects.filter(run=interrupted).count() < 80
+    monkeypatch.setattr(services, "backend_for", lambda plan: DeterministicFakeBackend())
     resumed = services.run_execute(run=interrupted, plan=plan)
 
     assert resumed.status == RunStatus.FINISHED
@@ -103,3 +108,32 @@ def test_hub_download_code_path_with_local_files(tmp_path, tiny_llama_dir, monke
     entry = services.model_resolve(reference="acme/tiny")
     assert entry.source_kind == "hub"
     assert services.model_path(entry.location) == snapshot
+
+
+def test_a_poisoned_shard_fails_the_run_after_bounded_deliveries(plan, settings):
+    settings.BENCHSITE_MAX_DELIVERIES = 3
+    run = services.run_create(plan=plan)
+    shard = run.shards.first()
+    for delivery in range(3):  # each redelivery of a shard whose worker died claims it again
+        assert services.shard_claim(shard_id=shard.pk, worker=f"w{delivery}") is not None
+    assert services.shard_claim(shard_id=shard.pk, worker="w3") is None
+    shard.refresh_from_db()
+    run.refresh_from_db()
+    assert shard.status == ShardStatus.FAILED and shard.deliveries == 4
+    assert run.status == RunStatus.FAILED and "failed 3 times" in run.error
+    assert not run.shards.filter(status=ShardStatus.QUEUED).exists()
+
+
+def test_placement_routes_by_memory_and_refuses_what_fits_nowhere(settings):
+    model = services.model_resolve(reference="SmolLM2-135M-Instruct")
+    settings.BENCHSITE_QUEUES = {"cpu": 4 * 1024**3, "gpu-24gb": 24 * 1024**3, "gpu-80gb": 80 * 1024**3}
+    plan = services.run_plan(model=model, backend="llama_cpp", benchmarks=["arc_easy"], limit=2)
+    queue, estimate = services.run_placement(plan=plan)
+    assert queue == "cpu" and 0.5 * 1024**3 < estimate < 1.5 * 1024**3
+    gpu = services.run_plan(model=model, backend="hf", benchmarks=["arc_easy"], limit=2,
+                            backend_options={"device": "cuda", "batch_size": 8})
+    assert services.run_placement(plan=gpu)[0] == "gpu-24gb"
+    settings.BENCHSITE_QUEUES = {"cpu": 256 * 1024**2}
+    with pytest.raises(services.BenchsiteError, match="nothing fits"):
+        services.run_create(plan=plan)
+    assert not Run.objects.exists()

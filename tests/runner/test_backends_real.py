@@ -49,9 +49,8 @@ def test_llama_cpp_is_deterministic_and_its_prefix_cache_is_sound(arc_items, lla
             fresh._cached_tokens = []  # force a full pass for every request
             row.append(fresh.loglikelihood([request])[0].logprob)
         cold.append(row)
-    # llama.cpp's kernels differ with batch shape, so a cold pass is close but not bit-identical.
-    np.testing.assert_allclose(warm, cold, atol=0.5)
-    assert [int(np.argmax(r)) for r in warm] == [int(np.argmax(r)) for r in cold]
+    # Blocks are decoded at fixed positions, so a cache hit changes nothing, not even the last bit.
+    assert warm == cold
 
 
 @pytest.mark.parametrize("backend_name", ["llama", "transformers_backend"])

@@ -1,0 +1,77 @@
+"""WebSockets that stream run progress as HTML fragments for htmx's ws extension (workers publish, see progress.py)."""
+from __future__ import annotations
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.template.loader import render_to_string
+
+from evaluations.progress import LIVE_RUNS_GROUP, progress_snapshot, run_group
+from leaderboard import selectors
+from leaderboard.selectors import RunProgress
+
+RUN_PROGRESS_TEMPLATE = "leaderboard/_run_progress.html"
+LIVE_RUNS_TEMPLATE = "leaderboard/_live_runs.html"
+
+
+class RunProgressConsumer(AsyncWebsocketConsumer):
+    """ws/runs/<run_id>/: the run's progress panel, swapped whole, and its log, appended to."""
+
+    group: str | None = None
+
+    async def connect(self) -> None:
+        run_id = self.scope["url_route"]["kwargs"]["run_id"]
+        run = await database_sync_to_async(selectors.watched_run)(run_id)
+        if run is None or not selectors.run_progress_visible_to(run, self.scope.get("user")):
+            await self.close()  # before accept: the handshake is refused (HTTP 403)
+            return
+        # Join before taking the snapshot, so no update falls between the two.
+        self.group = run_group(run_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        # Also what a reconnecting page needs: it may have missed updates while away.
+        await self.send_progress(await database_sync_to_async(progress_snapshot)(run_id=run_id), line="")
+
+    async def disconnect(self, code: int) -> None:
+        if self.group:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def run_progress(self, event: dict) -> None:
+        await self.send_progress(event["snapshot"], line=event.get("line", ""))
+
+    async def send_progress(self, snapshot: dict, *, line: str) -> None:
+        progress = RunProgress.from_snapshot(snapshot)
+        context = {"progress": progress, "line": line, "oob": True}
+        await self.send(text_data=render_to_string(RUN_PROGRESS_TEMPLATE, context))
+
+
+class LiveRunsConsumer(AsyncWebsocketConsumer):
+    """ws/runs/live/: rows of the public queued and running runs; private runs are never sent."""
+
+    groups = [LIVE_RUNS_GROUP]
+
+    async def connect(self) -> None:
+        await self.accept()
+        rows = await database_sync_to_async(selectors.live_run_rows)()
+        # The rows this page shows now, by run id; a run not among them gets a new row on its first update.
+        self.shown = {run.pk: run for run, _ in rows}
+        self.hidden: set[int] = set()  # private or deleted runs: asked about once per connection
+        await self.send_rows(rows, body_swap="true")
+
+    async def run_progress(self, event: dict) -> None:
+        progress = RunProgress.from_snapshot(event["snapshot"])
+        run_id = progress.run_id
+        if run_id in self.shown:
+            await self.send_rows([(self.shown[run_id], progress)], row_swap=True)
+            return
+        if run_id in self.hidden:
+            return
+        run = await database_sync_to_async(selectors.live_run)(run_id)
+        if run is None:
+            self.hidden.add(run_id)
+            return
+        was_empty = not self.shown
+        self.shown[run_id] = run
+        await self.send_rows([(run, progress)], body_swap="beforeend", drop_empty=was_empty)
+
+    async def send_rows(self, rows: list[tuple], **swap) -> None:
+        await self.send(text_data=render_to_string(LIVE_RUNS_TEMPLATE, {"rows": rows, **swap}))

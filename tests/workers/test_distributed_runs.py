@@ -1,0 +1,138 @@
+"""Runs on real Celery workers: crashes, a broker outage, rollbacks, duplicate submissions, throughput."""
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+
+import pytest
+from django.db import transaction
+
+from evaluations import services
+from evaluations.models import Run, RunStatus, Sample, Score, WorkerRecord
+from tests.workers.conftest import wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def plan_arc(limit: int, backend: str = "llama_cpp"):
+    model = services.model_resolve(reference="SmolLM2-135M-Instruct")
+    return services.run_plan(model=model, backend=backend, benchmarks=["arc_easy"], limit=limit)
+
+
+def scores(run: Run) -> dict:
+    return {(s.benchmark_slug, s.metric): (s.value, s.stderr, s.n) for s in Score.objects.filter(run=run)}
+
+
+def reference_scores(plan) -> dict:
+    """The same configuration evaluated in this process without interruption."""
+    run = services.run_create(plan=plan)
+    return scores(services.run_execute(run=run, plan=plan))
+
+
+def refreshed(run: Run) -> Run:
+    run.refresh_from_db()
+    return run
+
+
+def assert_complete(run: Run, expected: int) -> None:
+    doc_ids = list(Sample.objects.filter(run=run).values_list("doc_id", flat=True))
+    assert len(doc_ids) == len(set(doc_ids)) == expected
+    assert run.done == run.total == expected
+
+
+def test_kill_9_mid_run_then_a_fresh_worker_finishes_it_exactly(cluster):
+    plan = plan_arc(120)
+    expected = reference_scores(plan)
+    run, created = services.run_submit(plan=plan)
+    assert created and run.status == RunStatus.QUEUED and run.shards.count() == 6
+    cluster.start_worker("w1")
+    wait_for(lambda: refreshed(run).done >= 30, 180, "the first worker to store 30 samples")
+    cluster.kill("w1")  # SIGKILL to the whole process group, pool child included
+    stored_at_kill = refreshed(run).done
+    assert stored_at_kill < 120
+    cluster.start_worker("w2")
+    cluster.start_beat()
+    wait_for(lambda: refreshed(run).status == RunStatus.FINISHED, 300, "the run to finish on the fresh worker")
+    assert_complete(run, 120)
+    assert scores(run) == expected
+
+
+def test_redis_stopped_for_30_seconds_mid_run(cluster):
+    plan = plan_arc(120)
+    expected = reference_scores(plan)
+    run, _ = services.run_submit(plan=plan)
+    cluster.start_worker("w1")
+    cluster.start_beat()
+    wait_for(lambda: refreshed(run).done >= 20, 180, "work to start")
+    subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", "6379", "shutdown", "nosave"], check=False)
+    time.sleep(30)
+    subprocess.run(["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "--port", "6379", "--save", "",
+                    "--appendonly", "no"], check=True)
+    wait_for(lambda: refreshed(run).status == RunStatus.FINISHED, 300, "the run to finish after the outage")
+    assert_complete(run, 120)
+    assert scores(run) == expected
+
+
+def test_submission_rolled_back_never_runs(cluster):
+    plan = plan_arc(10, backend="fake")
+    cluster.start_worker("w1")
+    with pytest.raises(RuntimeError):
+        with transaction.atomic():
+            run, _ = services.run_submit(plan=plan)
+            raise RuntimeError("the request failed after submitting")
+    time.sleep(8)
+    assert not Run.objects.exists() and not Sample.objects.exists()
+
+
+def test_two_identical_submissions_at_once_create_one_run(cluster):
+    plan = plan_arc(10, backend="fake")
+    barrier, results = threading.Barrier(2), []
+
+    def submit() -> None:
+        from django.db import connection
+
+        barrier.wait()
+        try:
+            results.append(services.run_submit(plan=plan))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=submit) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert Run.objects.count() == 1
+    assert sorted(created for _, created in results) == [False, True]
+    assert results[0][0].pk == results[1][0].pk
+
+
+def test_fifty_runs_on_two_workers_all_finish_once(cluster, capsys):
+    """DeterministicFakeBackend (a stand-in, not a model): this measures orchestration, not inference."""
+    model = services.model_resolve(reference="SmolLM2-135M-Instruct")
+    runs = []
+    started = time.monotonic()
+    for index in range(50):
+        plan = services.run_plan(model=model, backend="fake", benchmarks=["arc_easy"], limit=20 + index)
+        runs.append(services.run_submit(plan=plan)[0])
+    cluster.start_worker("w1")
+    cluster.start_worker("w2")
+    wait_for(lambda: Run.objects.filter(status=RunStatus.FINISHED).count() == 50, 300, "50 runs to finish")
+    elapsed = time.monotonic() - started
+    for run in runs:
+        assert_complete(refreshed(run), 20 + runs.index(run))
+    workers = set(Run.objects.values_list("shards__worker", flat=True))
+    assert {w.split("@")[0] for w in workers} == {"w1", "w2"}
+    assert set(WorkerRecord.objects.values_list("hostname", flat=True)) >= set(workers)
+    with capsys.disabled():
+        print(f"\n50 runs on 2 workers: {elapsed:.1f} s, {50 / elapsed * 60:.1f} runs/minute")
+
+
+def test_worker_registers_itself_and_sends_heartbeats(cluster):
+    cluster.start_worker("w1")
+    wait_for(lambda: WorkerRecord.objects.filter(hostname__startswith="w1@").exists(), 60, "worker registration")
+    record = WorkerRecord.objects.get(hostname__startswith="w1@")
+    assert record.queues == ["cpu"] and record.memory_bytes > 0 and record.libraries["torch"]
+    first_beat = record.heartbeat_at
+    wait_for(lambda: WorkerRecord.objects.get(pk=record.pk).heartbeat_at > first_beat, 30, "a heartbeat")
