@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install demo test serve bench-compare clean system-packages
+.PHONY: install demo test serve up bench-compare clean system-packages
 
 install: $(STAMP)
 
@@ -40,8 +40,23 @@ serve: install
 	$(MANAGE) migrate --noinput
 	$(MANAGE) runserver $(HOST):$(PORT)
 
+# Web (daphne) + one CPU worker + beat against PostgreSQL and Redis; Ctrl-C stops all three.
+up: export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/benchsite
+up: export REDIS_URL ?= redis://127.0.0.1:6379/0
+up: install
+	$(MANAGE) migrate --noinput
+	trap 'kill 0' INT TERM EXIT; \
+	$(PY) -m celery -A benchsite worker -Q cpu -c 1 -n cpu@%h -l info & \
+	$(PY) -m celery -A benchsite beat -l info -s var/celerybeat-schedule & \
+	$(PY) -m daphne -b $(HOST) -p $(PORT) benchsite.asgi:application
+
+# Uses the local PostgreSQL and Redis when they answer (the worker tests need both), else the embedded default.
 test: install
-	$(PY) -m pytest
+	@if [ -z "$$DATABASE_URL" ] && pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then \
+	  export DATABASE_URL=postgres://postgres@127.0.0.1:5432/test; fi; \
+	if [ -z "$$REDIS_URL" ] && redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then \
+	  export REDIS_URL=redis://127.0.0.1:6379/0; fi; \
+	HF_HUB_OFFLINE=1 $(PY) -m pytest
 
 bench-compare: install
 	$(PY) bench/compare_lm_eval.py

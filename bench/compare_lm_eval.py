@@ -124,7 +124,8 @@ def _local_split(source: DataSource) -> Dataset:
         raise SystemExit("no offline benchmark data: set BENCHSITE_DATA_DIR")
     path = base / source.data_path
     if path.is_dir():
-        return datasets.load_from_disk(str(path))
+        # In memory, so that the harness's `process_docs` maps write no cache files into the shared data folder.
+        return datasets.load_from_disk(str(path), keep_in_memory=True)
     if source.normalizer != "arc_ai2":
         raise SystemExit(f"don't know how to read {path} for the harness")
     with open(path, encoding="utf-8") as handle:

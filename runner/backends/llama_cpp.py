@@ -11,6 +11,7 @@ bit-identical scores whatever was scored before it (a resumed run equals an unin
 from __future__ import annotations
 
 import os
+import weakref
 from pathlib import Path
 from typing import Sequence
 
@@ -66,6 +67,8 @@ class LlamaCppBackend:
             )
         except Exception as exc:
             raise ModelLoadError(f"llama.cpp cannot load {location}: {exc}") from exc
+        # Free the model while the interpreter is intact; llama_cpp's __del__ fails at shutdown.
+        weakref.finalize(self, self.llm.close)
         self.n_ctx = n_ctx
         self.score_block = min(score_block, n_batch)
         self.n_vocab = self.llm.n_vocab()
