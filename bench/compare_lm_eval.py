@@ -36,7 +36,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from runner.datasets import DataSource, data_dir  # noqa: E402
+from runner.datasets import NORMALIZERS, DataSource, data_dir  # noqa: E402
 from runner.modelfiles import bundled_model_path  # noqa: E402
 from runner.tasks import MULTIPLE_CHOICE, TASKS, TaskSpec  # noqa: E402
 
@@ -104,15 +104,9 @@ class Comparison:
 
 
 # -- data ----------------------------------------------------------------------------------------
-def _ai2_arc_row(row: dict) -> dict:
-    """Original AI2 ARC JSONL row -> the `allenai/ai2_arc` schema that the harness's ARC config reads."""
-    choices = row["question"]["choices"]
-    return {
-        "id": row["id"],
-        "question": row["question"]["stem"],
-        "choices": {"text": [c["text"] for c in choices], "label": [c["label"] for c in choices]},
-        "answerKey": row["answerKey"],
-    }
+# The harness's ARC config reads the `allenai/ai2_arc` schema; benchsite's loader already maps the
+# original AI2 JSONL rows to it.
+_ai2_arc_row = NORMALIZERS["arc_ai2"]
 
 
 def _local_split(source: DataSource) -> Dataset:

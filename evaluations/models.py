@@ -142,13 +142,8 @@ class Run(models.Model):
         return int(100 * self.done / self.total) if self.total else 0
 
 
-class ShardStatus(models.TextChoices):
-    QUEUED = "queued"
-    RUNNING = "running"
-    FINISHED = "finished"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    TIMED_OUT = "timed_out"
+# Shards go through the same lifecycle as their runs.
+ShardStatus = RunStatus
 
 
 class Shard(models.Model):

@@ -5,6 +5,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Callable
 
@@ -602,7 +603,7 @@ def worker_stopped(*, hostname: str) -> None:
 
 
 def workers_mark_stale() -> int:
-    silence = timezone.timedelta(seconds=3 * settings.BENCHSITE_HEARTBEAT_SECONDS)
+    silence = timedelta(seconds=3 * settings.BENCHSITE_HEARTBEAT_SECONDS)
     return WorkerRecord.objects.filter(stopped_at=None, heartbeat_at__lt=timezone.now() - silence).update(
         stopped_at=timezone.now()
     )
@@ -615,7 +616,7 @@ def shards_requeue_stale() -> int:
     worker that died, is replaced. Claims are idempotent and stored samples are skipped, so a shard
     that turns out to be alive only costs a duplicate delivery.
     """
-    cutoff = timezone.now() - timezone.timedelta(seconds=settings.BENCHSITE_SHARD_STALE_SECONDS)
+    cutoff = timezone.now() - timedelta(seconds=settings.BENCHSITE_SHARD_STALE_SECONDS)
     stale = list(
         Shard.objects.filter(
             status__in=[ShardStatus.QUEUED, ShardStatus.RUNNING], updated_at__lt=cutoff,

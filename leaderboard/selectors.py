@@ -7,14 +7,26 @@ from functools import reduce
 from operator import or_
 from statistics import fmean
 
+from datetime import timedelta
+
 from django.conf import settings
+from django.utils import timezone
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, F, Q, QuerySet, Window
 from django.db.models.functions import RowNumber
 
-from evaluations.models import ACTIVE_STATUSES, FINAL_STATUSES, Benchmark, ModelEntry, Run, RunStatus, Score
+from evaluations.models import (
+    ACTIVE_STATUSES,
+    FINAL_STATUSES,
+    Benchmark,
+    ModelEntry,
+    Run,
+    RunStatus,
+    Score,
+    WorkerRecord,
+)
 from evaluations.progress import progress_snapshot
 from evaluations.selectors import run_samples
 from runner.tasks import DEFAULT_SUITE, GROUPS
@@ -296,3 +308,19 @@ def live_run_rows() -> list[tuple[Run, RunProgress]]:
 def live_run(run_id: int) -> Run | None:
     """A public run, in any status, for a row of the live runs table (it may have started after the page)."""
     return Run.objects.select_related("model").filter(pk=run_id, is_private=False).first()
+
+
+@dataclass(frozen=True)
+class WorkerRow:
+    worker: WorkerRecord
+    is_up: bool
+
+
+def worker_rows() -> list[WorkerRow]:
+    """Workers are up while they have not stopped and have sent a heartbeat within three intervals."""
+    silence = timedelta(seconds=3 * settings.BENCHSITE_HEARTBEAT_SECONDS)
+    cutoff = timezone.now() - silence
+    return [
+        WorkerRow(worker, worker.stopped_at is None and worker.heartbeat_at >= cutoff)
+        for worker in WorkerRecord.objects.order_by("hostname")
+    ]

@@ -10,4 +10,6 @@ urlpatterns = [
     path("runs/", views.run_list, name="run_list"),
     path("runs/live/", views.live_runs, name="live_runs"),
     path("runs/<int:run_id>/", views.run_detail, name="run_detail"),
+    path("runs/<int:run_id>/cancel/", views.run_cancel, name="run_cancel"),
+    path("workers/", views.worker_list, name="worker_list"),
 ]

@@ -3,12 +3,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 from django.utils.cache import patch_vary_headers
 from django_htmx.middleware import HtmxDetails
 
+from evaluations import services
+from evaluations.models import Run
 from leaderboard import selectors
 
 CORRECT_CHOICES: dict[str, bool | None] = {"": None, "true": True, "false": False}
@@ -75,3 +81,20 @@ def _page_or_fragment(request: HtmxHttpRequest, page: str, fragment: str, contex
 def _wants_fragment(request: HtmxHttpRequest) -> bool:
     # A history restore after a cache miss asks for the whole page, though it is an HTMX request.
     return bool(request.htmx) and not request.htmx.history_restore_request
+
+
+@require_POST
+@login_required
+def run_cancel(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = get_object_or_404(Run, pk=run_id)
+    if not (request.user.is_staff or run.created_by_id == request.user.pk):
+        raise PermissionDenied("only the run's owner or staff can cancel it")
+    if services.run_cancel(run=run):
+        messages.success(request, f"Run {run.pk} cancelled.")
+    else:
+        messages.info(request, f"Run {run.pk} was already {run.status}.")
+    return redirect("leaderboard:run_detail", run_id=run.pk)
+
+
+def worker_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "leaderboard/worker_list.html", {"workers": selectors.worker_rows()})
