@@ -12,6 +12,8 @@ from typing import Callable
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
+from django.db.models import Count, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from evaluations import progress
@@ -510,18 +512,24 @@ def _flush(run: Run, buffer: list[Sample], slug: str, on_progress) -> bool:
     count = len(buffer)
     with transaction.atomic():
         Sample.objects.bulk_create(buffer, ignore_conflicts=True)
-        done = Sample.objects.filter(run=run).count()
-        Run.objects.filter(pk=run.pk).update(done=done)
         if count:  # the shard's liveness: the stale-shard sweeper leaves it alone
             Shard.objects.filter(run=run, status=ShardStatus.RUNNING, benchmark_slug=slug).update(
                 updated_at=timezone.now()
             )
     buffer.clear()
+    # After the commit, so shards of one run flushing at once on two workers cannot hide each other's rows.
+    Run.objects.filter(pk=run.pk).update(done=_stored_samples(run))
     if count:
         if on_progress:
             on_progress(run, slug, count)
         progress.publish(run_id=run.pk, line=f"{slug}: stored {count} samples")
     return Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING).exists()
+
+
+def _stored_samples(run: Run) -> Coalesce:
+    """The run's stored sample count, evaluated by the database when the UPDATE runs."""
+    count = Sample.objects.filter(run_id=run.pk).order_by().values("run_id").annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(count[:1]), 0)
 
 
 def run_finish_if_complete(*, run: Run, plan: RunPlan) -> None:
@@ -532,7 +540,7 @@ def run_finish_if_complete(*, run: Run, plan: RunPlan) -> None:
             return
         scores_store(run=locked, plan=plan)
         Run.objects.filter(pk=run.pk).update(
-            status=RunStatus.FINISHED, finished_at=timezone.now(), submission_key=None
+            status=RunStatus.FINISHED, finished_at=timezone.now(), submission_key=None, done=_stored_samples(run)
         )
     progress.publish(run_id=run.pk, line="run finished")
 
