@@ -78,7 +78,7 @@ def load_split(source: DataSource) -> LoadedSplit:
 @lru_cache(maxsize=256)
 def _read_path_cached(path: str, normalizer: str) -> tuple[tuple[dict, ...], str]:
     target = Path(path)
-    files = sorted(target.glob("*.arrow")) if target.is_dir() else [target]
+    files = _arrow_files(target) if target.is_dir() else [target]
     if not files:
         raise DataUnavailable(f"no data files in {target}")
     digest = hashlib.sha256()
@@ -89,6 +89,15 @@ def _read_path_cached(path: str, normalizer: str) -> tuple[tuple[dict, ...], str
         rows.extend(_parse(file, raw))
     normalize = NORMALIZERS.get(normalizer, lambda row: row)
     return tuple(normalize(row) for row in rows), digest.hexdigest()
+
+
+def _arrow_files(folder: Path) -> list[Path]:
+    """The data files a `save_to_disk` folder declares in state.json; stray caches beside them are ignored."""
+    state = folder / "state.json"
+    if state.exists():
+        declared = json.loads(state.read_text()).get("_data_files", [])
+        return [folder / entry["filename"] for entry in declared]
+    return sorted(folder.glob("data-*.arrow"))
 
 
 def _read_path(path: Path, normalizer: str) -> LoadedSplit:

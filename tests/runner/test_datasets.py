@@ -152,3 +152,15 @@ def test_random_few_shot_is_seeded_like_the_harness(shared_data_dir):
         shots = rnd.sample(train, 2)
         assert item.prompt == "".join(s.text + " " + s.target_text + "\n\n" for s in shots) + item.doc.text
     assert prepare_task(TASKS["gsm8k"], limit=3, num_fewshot=2).items[2].prompt == task.items[2].prompt
+
+
+def test_stray_cache_files_beside_arrow_data_are_ignored(tmp_path, monkeypatch, shared_data_dir):
+    """`datasets` can write cache-*.arrow next to a split; only the files state.json declares are read."""
+    import shutil
+
+    folder = tmp_path / "hellaswag" / "validation"
+    shutil.copytree(shared_data_dir / "hellaswag" / "validation", folder)
+    shutil.copy(folder / "data-00000-of-00001.arrow", folder / "cache-0123456789abcdef.arrow")
+    monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path))
+    split = load_split(TASKS["hellaswag"].test)
+    assert len(split.rows) == 10042
