@@ -37,7 +37,7 @@ from runner.errors import BenchsiteError, ModelLoadError
 from runner.metrics import pooled
 from runner.modelfiles import BUNDLED_MODELS, bundled_model_path, gguf_summary, hub_snapshot, sha256_path
 from runner.placement import BYTES_PER_PARAMETER, ModelShape, choose_queue, estimate_memory
-from runner.tasks import GROUPS, TaskSpec, expand
+from runner.tasks import GROUPS, MULTIPLE_CHOICE, TASKS, TaskSpec, expand
 
 BUNDLED_PREFIX = "bundled:"
 FEWSHOT_SEED = 1234
@@ -61,8 +61,6 @@ def model_register(
     """Create or refresh a model entry; the file is inspected and hashed once here."""
     path = model_path(location)
     summary = gguf_summary(path) if path.is_file() else None
-    if path.is_file() and summary is None:
-        raise ModelLoadError(f"{path} is not a GGUF file")
     if path.is_dir() and not (path / "config.json").exists():
         raise ModelLoadError(f"{path} is not a Hugging Face model folder (no config.json)")
     entry, _ = ModelEntry.objects.update_or_create(
@@ -157,7 +155,7 @@ def benchmark_sync(*, spec: TaskSpec, dataset_hash: str = "") -> Benchmark:
 def benchmark_group_sync(*, slug: str) -> Benchmark:
     group = GROUPS[slug]
     members_hash = hashlib.sha256(
-        "\n".join(expand([m])[0][1][0].spec_hash() for m in group.members).encode()
+        "\n".join(TASKS[member].spec_hash() for member in group.members).encode()
     ).hexdigest()
     benchmark, _ = Benchmark.objects.update_or_create(
         slug=slug,
@@ -501,7 +499,7 @@ def _execute_items(run: Run, task: PreparedTask, backend, benchmark_id: int, on_
                 output_tokens=result.output_tokens,
             )
         )
-        if len(buffer) >= 8 or task.spec.output_type != "multiple_choice":
+        if len(buffer) >= 8 or task.spec.output_type != MULTIPLE_CHOICE:
             if not _flush(run, buffer, task.spec.slug, on_progress):
                 return False
     return _flush(run, buffer, task.spec.slug, on_progress)
