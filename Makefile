@@ -21,13 +21,15 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-data.txt Makefile
 	$(MAKE) system-packages
 	touch $(STAMP)
 
-# Chromium for the browser tests, from Debian; tools must never download their own browser.
+# From Debian: Chromium for the browser tests (tools must never download their own browser) and
+# bubblewrap, which gives the code sandbox its own network, PID and mount namespaces.
+SYSTEM_PACKAGES := chromium chromium-driver bubblewrap
 system-packages:
-	@if ! command -v chromium >/dev/null; then \
+	@if ! command -v chromium >/dev/null || ! command -v bwrap >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get install -y --no-install-recommends chromium chromium-driver || \
-	    (apt-get update && apt-get install -y --no-install-recommends chromium chromium-driver); \
-	  else echo "note: install chromium for the browser tests (apt-get install chromium)"; fi; \
+	    apt-get install -y --no-install-recommends $(SYSTEM_PACKAGES) || \
+	    (apt-get update && apt-get install -y --no-install-recommends $(SYSTEM_PACKAGES)); \
+	  else echo "note: install $(SYSTEM_PACKAGES) for the browser and sandbox tests (apt-get install)"; fi; \
 	fi
 
 demo: install

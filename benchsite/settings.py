@@ -147,6 +147,12 @@ BENCHSITE_SHARD_SOFT_TIME_LIMIT = env_int("BENCHSITE_SHARD_SOFT_TIME_LIMIT", 180
 BENCHSITE_HEARTBEAT_SECONDS = env_int("BENCHSITE_HEARTBEAT_SECONDS", 10)
 BENCHSITE_SHARD_STALE_SECONDS = env_int("BENCHSITE_SHARD_STALE_SECONDS", 120)
 BENCHSITE_GPU_AVAILABLE = env_bool("BENCHSITE_GPU_AVAILABLE", False)
+# Code-execution benchmarks (HumanEval, MBPP) run model-written programs in runner.sandbox; off unless asked.
+BENCHSITE_CODE_EXECUTION = env_bool("BENCHSITE_CODE_EXECUTION", False)
+BENCHSITE_SANDBOX_TIMEOUT_S = float(env_str("BENCHSITE_SANDBOX_TIMEOUT_S", "10"))
+BENCHSITE_SANDBOX_MEMORY_MB = env_int("BENCHSITE_SANDBOX_MEMORY_MB", 1024)
+# grams of CO2 per kWh for the carbon figure of a run (world average electricity, Ember 2024: ~480).
+BENCHSITE_GRID_CARBON_G_PER_KWH = float(env_str("BENCHSITE_GRID_CARBON_G_PER_KWH", "480"))
 # Hardware classes: queue name -> memory in GiB. "cpu" defaults to this machine's RAM.
 BENCHSITE_QUEUES = {
     name: int(float(gib) * 1024**3)

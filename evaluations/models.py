@@ -45,6 +45,10 @@ class ModelEntry(models.Model):
 
 
 class Benchmark(models.Model):
+    class Origin(models.TextChoices):
+        BUILTIN = "builtin", "Built in"
+        CUSTOM = "custom", "Custom (imported)"
+
     slug = models.SlugField(max_length=100)
     title = models.CharField(max_length=200, blank=True)
     category = models.CharField(max_length=50, db_index=True)
@@ -54,6 +58,9 @@ class Benchmark(models.Model):
     dataset_hash = models.CharField(max_length=64, blank=True)
     primary_metric = models.CharField(max_length=60, default="acc")
     is_group = models.BooleanField(default=False)
+    origin = models.CharField(max_length=20, choices=Origin.choices, default=Origin.BUILTIN)
+    data_path = models.CharField(max_length=1000, blank=True, help_text="Imported JSONL copy (custom benchmarks)")
+    submitted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -203,6 +210,7 @@ class Sample(models.Model):
     latency_ms = models.FloatField(default=0)
     prompt_tokens = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveIntegerField(default=0)
+    details = models.JSONField(default=dict, blank=True)  # per-check verdicts, all n samples, judge output
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -35,6 +35,7 @@ from runner.engine import PreparedTask, aggregate, evaluate_items, prepare_task
 from runner.environment import environment_record
 from runner.errors import BenchsiteError, ModelLoadError
 from runner.metrics import pooled
+from runner.registry import ScoreContext
 from runner.modelfiles import BUNDLED_MODELS, bundled_model_path, gguf_summary, hub_snapshot, sha256_path
 from runner.placement import BYTES_PER_PARAMETER, ModelShape, choose_queue, estimate_memory
 from runner.tasks import GROUPS, MULTIPLE_CHOICE, TASKS, TaskSpec, expand
@@ -237,11 +238,13 @@ def run_plan(
     if backend == "llama_cpp" and model.format != "gguf":
         raise BenchsiteError(f"the llama_cpp backend needs a GGUF file; {model.name} is {model.format or 'unknown'}")
     limits = dict(limits or {})
-    tasks = [
-        prepare_task(spec, limit=limits.get(requested, limit), num_fewshot=num_fewshot)
-        for requested, group in expand(benchmarks)
-        for spec in group
-    ]
+    specs = [(requested, spec) for requested, group in expand(benchmarks) for spec in group]
+    refused = [spec.slug for _, spec in specs if spec.requires_execution and not settings.BENCHSITE_CODE_EXECUTION]
+    if refused:
+        raise BenchsiteError(
+            f"{', '.join(refused)} run model-written code; set BENCHSITE_CODE_EXECUTION=1 to allow the sandbox"
+        )
+    tasks = [prepare_task(spec, limit=limits.get(requested, limit), num_fewshot=num_fewshot) for requested, spec in specs]
     options = dict(backend_options or {})
     config = {
         "model": {"name": model.name, "sha256": model.file_sha256},
@@ -444,7 +447,7 @@ def shard_execute(*, shard_id: int, worker: str, plan: RunPlan | None = None,
         plan = plan or plan_for_run(run)
         backend = backend_for(plan)
         task = next(t for t in plan.tasks if t.spec.slug == shard.benchmark_slug)
-        if plan.chat_template:
+        if plan.chat_template or task.spec.chat:
             task = prepare_task(task.spec, limit=len(task.items), num_fewshot=plan.num_fewshot,
                                 chat_template=backend.apply_chat_template)
         part = dataclasses.replace(task, items=task.items[shard.start:shard.stop])
@@ -475,12 +478,20 @@ def shard_mark(*, shard: Shard, status: str, error: str = "") -> None:
     Shard.objects.filter(pk=shard.pk).update(status=status, error=error[:2000], updated_at=timezone.now())
 
 
+def score_context() -> ScoreContext:
+    return ScoreContext(
+        allow_execution=settings.BENCHSITE_CODE_EXECUTION,
+        execution_timeout_s=settings.BENCHSITE_SANDBOX_TIMEOUT_S,
+        execution_memory_mb=settings.BENCHSITE_SANDBOX_MEMORY_MB,
+    )
+
+
 def _execute_items(run: Run, task: PreparedTask, backend, benchmark_id: int, on_progress) -> bool:
     """Evaluate the items not stored yet, flushing as they come. False if the run stopped meanwhile."""
     stored = set(Sample.objects.filter(run=run, benchmark_id=benchmark_id).values_list("doc_id", flat=True))
     buffer: list[Sample] = []
     primary = task.spec.primary_metric
-    for result in evaluate_items(task, backend, skip=stored):
+    for result in evaluate_items(task, backend, skip=stored, context=score_context()):
         correctness = result.metrics.get("acc", result.metrics.get(primary))
         buffer.append(
             Sample(
@@ -497,6 +508,7 @@ def _execute_items(run: Run, task: PreparedTask, backend, benchmark_id: int, on_
                 latency_ms=result.latency_ms,
                 prompt_tokens=result.prompt_tokens,
                 output_tokens=result.output_tokens,
+                details=result.details,
             )
         )
         if len(buffer) >= 8 or task.spec.output_type != MULTIPLE_CHOICE:
@@ -549,7 +561,7 @@ def scores_store(*, run: Run, plan: RunPlan) -> None:
     per_task = {}
     for task in plan.tasks:
         metrics = Sample.objects.filter(run=run, benchmark__slug=task.spec.slug).values_list("metrics", flat=True)
-        per_task[task.spec.slug] = aggregate(list(metrics))
+        per_task[task.spec.slug] = aggregate(list(metrics), task.spec.weighted_metrics)
         rows += _score_rows(run, task.spec.slug, per_task[task.spec.slug], task.spec.primary_metric)
     for slug in plan.requested:
         if slug in GROUPS:

@@ -6,16 +6,27 @@ caller can store each as it is produced and skip the ones already stored when it
 """
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, Sequence
 
-from runner.backends.base import Backend, GenerationRequest, LoglikelihoodRequest
+from runner.backends.base import Backend, Generation, GenerationRequest, LoglikelihoodRequest
 from runner.datasets import load_split
-from runner.metrics import Aggregate, exact_match, mean_with_stderr, multiple_choice_metrics, regex_extract
+from runner.metrics import (
+    Aggregate,
+    exact_match,
+    mean_with_stderr,
+    multiple_choice_metrics,
+    regex_extract,
+    weighted_mean,
+)
+from runner.registry import SCORERS, ScoreContext
 from runner.tasks import GENERATE_UNTIL, TaskSpec
 from runner.templates import TEMPLATES, Doc
+
+ChatTemplate = Callable[[str | Sequence[dict]], str]
 
 FEWSHOT_SEED = 1234
 
@@ -42,6 +53,7 @@ class PreparedTask:
     dataset_hash: str
     dataset_origin: str
     num_fewshot: int
+    chat_template: ChatTemplate | None = None  # later turns of multi-turn items are templated as they come
 
 
 @dataclass
@@ -57,6 +69,7 @@ class SampleResult:
     latency_ms: float = 0.0
     prompt_tokens: int = 0
     output_tokens: int = 0
+    details: dict = field(default_factory=dict)
 
 
 def prepare_task(
@@ -64,7 +77,7 @@ def prepare_task(
     *,
     limit: int | None = None,
     num_fewshot: int | None = None,
-    chat_template: Callable[[str], str] | None = None,
+    chat_template: ChatTemplate | None = None,
 ) -> PreparedTask:
     shots = spec.default_num_fewshot if num_fewshot is None else num_fewshot
     split = load_split(spec.test)
@@ -89,7 +102,7 @@ def prepare_task(
             example.fewshot_text(spec.target_delimiter) + spec.fewshot_delimiter for example in examples
         )
         items.append(_build_item(spec, doc_id, doc, prefix, chat_template))
-    return PreparedTask(spec, items, dataset_hash, split.origin, shots)
+    return PreparedTask(spec, items, dataset_hash, split.origin, shots, chat_template)
 
 
 def _select_fewshot(spec: TaskSpec, pool: list[Doc], n: int, rnd: random.Random, exclude: Doc | None) -> list[Doc]:
@@ -103,12 +116,14 @@ def _select_fewshot(spec: TaskSpec, pool: list[Doc], n: int, rnd: random.Random,
 
 
 def _build_item(
-    spec: TaskSpec, doc_id: int, doc: Doc, prefix: str, chat_template: Callable[[str], str] | None
+    spec: TaskSpec, doc_id: int, doc: Doc, prefix: str, chat_template: ChatTemplate | None
 ) -> PreparedItem:
     wrap = chat_template or (lambda text: text)
     if spec.output_type == GENERATE_UNTIL:
         prompt = wrap(prefix + doc.text)
-        request = GenerationRequest(prompt, stop=spec.until, max_new_tokens=spec.max_new_tokens)
+        request = GenerationRequest(
+            prompt, stop=spec.until, max_new_tokens=spec.max_new_tokens, temperature=spec.temperature
+        )
         return PreparedItem(doc_id, doc, prompt, generation=request)
     if doc.multiple_input:
         contexts = [wrap(prefix + context) for context in doc.contexts]
@@ -121,15 +136,21 @@ def _build_item(
 
 
 def evaluate_items(
-    task: PreparedTask, backend: Backend, *, skip: Iterable[int] = (), batch_items: int = 16
+    task: PreparedTask,
+    backend: Backend,
+    *,
+    skip: Iterable[int] = (),
+    batch_items: int = 16,
+    context: ScoreContext | None = None,
 ) -> Iterator[SampleResult]:
     """Yield results for every item not in `skip`, in doc order, one batch at a time."""
     skipped = set(skip)
     pending = [item for item in task.items if item.doc_id not in skipped]
+    context = context or ScoreContext()
     for start in range(0, len(pending), batch_items):
         batch = pending[start:start + batch_items]
         if task.spec.output_type == GENERATE_UNTIL:
-            yield from (_generate_one(task.spec, backend, item) for item in batch)
+            yield from (_generate_one(task, backend, item, context) for item in batch)
         else:
             yield from _score_batch(task.spec, backend, batch)
 
@@ -165,39 +186,86 @@ def _score_batch(spec: TaskSpec, backend: Backend, batch: Sequence[PreparedItem]
     return results
 
 
-def _generate_one(spec: TaskSpec, backend: Backend, item: PreparedItem) -> SampleResult:
+def _generate_one(task: PreparedTask, backend: Backend, item: PreparedItem, context: ScoreContext) -> SampleResult:
+    spec = task.spec
     started = time.perf_counter()
-    generation = backend.generate([item.generation])[0]  # type: ignore[list-item]
-    latency_ms = (time.perf_counter() - started) * 1000
-    metrics, answers = {}, {}
-    for answer_filter in spec.filters:
-        answer = regex_extract(generation.text, answer_filter.pattern, answer_filter.group_select)
-        answers[answer_filter.name] = answer
-        metrics[f"exact_match,{answer_filter.name}"] = exact_match(
-            answer, str(item.doc.gold), **spec.exact_match_options
-        )
-    prediction = answers.get("flexible-extract") or next(iter(answers.values()), generation.text)
+    generations = _generations(task, backend, item)
+    latency_ms = (time.perf_counter() - started) * 1000 / len(generations)
+    texts = [generation.text for generation in generations]
+    details: dict = {}
+    if spec.scorer:
+        scored = SCORERS[spec.scorer](item.doc, texts, context)
+        metrics, prediction, details = scored.metrics, scored.prediction or texts[0], scored.details
+    else:
+        metrics, prediction = _filter_and_match(spec, item.doc, texts[0])
+    if len(texts) > 1:
+        details = {**details, "outputs": texts}
     return SampleResult(
         doc_id=item.doc_id,
         prompt=item.prompt,
         target=item.target,
         prediction=prediction,
         metrics=metrics,
-        output=generation.text,
+        output=texts[0] if len(texts) == 1 or not item.doc.extra.get("turns") else "\n\n".join(texts),
         latency_ms=latency_ms,
-        prompt_tokens=generation.prompt_tokens,
-        output_tokens=generation.output_tokens,
+        prompt_tokens=sum(g.prompt_tokens for g in generations),
+        output_tokens=sum(g.output_tokens for g in generations),
+        details=details,
     )
 
 
-def aggregate(results: Iterable[SampleResult | dict]) -> dict[str, Aggregate]:
-    """Mean and standard error of every metric over the given samples."""
+def _generations(task: PreparedTask, backend: Backend, item: PreparedItem) -> list[Generation]:
+    """One greedy output, `num_samples` seeded samples, or one reply per turn of a multi-turn item."""
+    request = item.generation
+    assert request is not None
+    turns = item.doc.extra.get("turns")
+    if not turns:
+        seeds = [request.seed + offset for offset in range(task.spec.num_samples)]
+        return backend.generate([dataclasses.replace(request, seed=seed) for seed in seeds])
+    if task.chat_template is None:
+        raise ValueError(f"{task.spec.slug} is multi-turn and needs the model's chat template")
+    messages: list[dict] = []
+    replies = []
+    for turn in turns:
+        messages.append({"role": "user", "content": turn})
+        reply = backend.generate([dataclasses.replace(request, prompt=task.chat_template(messages))])[0]
+        messages.append({"role": "assistant", "content": reply.text})
+        replies.append(reply)
+    return replies
+
+
+def _filter_and_match(spec: TaskSpec, doc: Doc, text: str) -> tuple[dict[str, float], str]:
+    metrics, answers = {}, {}
+    for answer_filter in spec.filters:
+        answer = regex_extract(text, answer_filter.pattern, answer_filter.group_select)
+        answers[answer_filter.name] = answer
+        metrics[f"exact_match,{answer_filter.name}"] = exact_match(answer, str(doc.gold), **spec.exact_match_options)
+    prediction = answers.get("flexible-extract") or next(iter(answers.values()), text)
+    return metrics, prediction
+
+
+def aggregate(results: Iterable[SampleResult | dict], weighted: dict[str, str] | None = None) -> dict[str, Aggregate]:
+    """Mean and standard error of every metric over the given samples.
+
+    `weighted` maps a metric to the metric holding its per-sample weight (e.g. IFEval's instruction-level
+    accuracy is pooled over instructions, not averaged over prompts); weight metrics are not reported.
+    """
+    weighted = weighted or {}
     by_metric: dict[str, list[float]] = {}
     for result in results:
         metrics = result.metrics if isinstance(result, SampleResult) else result
         for name, value in metrics.items():
             by_metric.setdefault(name, []).append(value)
-    return {name: mean_with_stderr(values) for name, values in sorted(by_metric.items())}
+    weight_names = set(weighted.values())
+    aggregates = {}
+    for name, values in sorted(by_metric.items()):
+        if name in weight_names:
+            continue
+        if name in weighted:
+            aggregates[name] = weighted_mean(values, by_metric[weighted[name]])
+        else:
+            aggregates[name] = mean_with_stderr(values)
+    return aggregates
 
 
 def _combine(*hashes: str) -> str:

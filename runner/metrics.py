@@ -79,6 +79,21 @@ def mean_with_stderr(values: Sequence[float]) -> Aggregate:
     return Aggregate(float(array.mean()), stderr, n)
 
 
+def weighted_mean(values: Sequence[float], weights: Sequence[float]) -> Aggregate:
+    """Weighted mean with the standard error of a ratio estimator (values are per-sample rates)."""
+    v = np.asarray(values, dtype=np.float64)
+    w = np.asarray(weights, dtype=np.float64)
+    n, total = len(v), float(w.sum())
+    if n == 0 or total == 0:
+        return Aggregate(float("nan"), None, n)
+    mean = float((v * w).sum() / total)
+    stderr = None
+    if n > 1:
+        residuals = w * (v - mean)
+        stderr = float(math.sqrt(n / (n - 1) * (residuals**2).sum()) / total)
+    return Aggregate(mean, stderr, n)
+
+
 def pooled(aggregates: Sequence[Aggregate]) -> Aggregate:
     """Size-weighted mean of subtasks with the harness's pooled standard error (as for the MMLU group)."""
     parts = [a for a in aggregates if a.n > 0]

@@ -1,67 +1,15 @@
 """The registry of task specs: what data a benchmark reads, how it prompts, and how it is scored.
 
-Benchmarks are data plus a small spec, not a class each. `spec_hash` covers the spec and the source
-of its template function, so any change to how a prompt is built changes the hash.
+The core harness-compatible tasks are defined here; further families live in runner/benchmarks/.
 """
 from __future__ import annotations
 
-import hashlib
-import inspect
-import json
-from dataclasses import asdict, dataclass, field
-
+from runner.benchmarks import load_all
 from runner.datasets import DataSource
 from runner.errors import UnknownBenchmark
-from runner.templates import TEMPLATES
+from runner.spec import GENERATE_UNTIL, MULTIPLE_CHOICE, AnswerFilter, TaskGroup, TaskSpec
 
-MULTIPLE_CHOICE = "multiple_choice"
-GENERATE_UNTIL = "generate_until"
-
-
-@dataclass(frozen=True)
-class AnswerFilter:
-    """A harness-style filter: a regex picks the answer out of generated text."""
-
-    name: str
-    pattern: str
-    group_select: int = 0
-
-
-@dataclass(frozen=True)
-class TaskSpec:
-    slug: str
-    category: str
-    version: str
-    output_type: str
-    template: str
-    test: DataSource
-    fewshot: DataSource | None = None
-    fewshot_sampler: str = "default"  # "default" (seeded random, as the harness) or "first_n"
-    default_num_fewshot: int = 0
-    description: str = ""
-    target_delimiter: str = " "
-    fewshot_delimiter: str = "\n\n"
-    metrics: tuple[str, ...] = ("acc",)
-    until: tuple[str, ...] = ()
-    max_new_tokens: int = 256
-    filters: tuple[AnswerFilter, ...] = ()
-    exact_match_options: dict = field(default_factory=dict)
-    primary_metric: str = "acc"
-    title: str = ""
-
-    def spec_hash(self) -> str:
-        payload = json.dumps(asdict(self), sort_keys=True, default=str)
-        source = inspect.getsource(TEMPLATES[self.template])
-        return hashlib.sha256((payload + "\n" + source).encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class TaskGroup:
-    slug: str
-    category: str
-    members: tuple[str, ...]
-    title: str = ""
-    primary_metric: str = "acc"
+__all__ = ["GENERATE_UNTIL", "MULTIPLE_CHOICE", "AnswerFilter", "TaskGroup", "TaskSpec", "TASKS", "GROUPS", "expand"]
 
 
 def _arc(slug: str, subset: str, title: str) -> TaskSpec:
@@ -184,10 +132,16 @@ _TASKS: list[TaskSpec] = [
     *[_mmlu(subject) for subject in MMLU_SUBJECTS],
 ]
 
+_GROUPS: list[TaskGroup] = [
+    TaskGroup("mmlu", "knowledge", tuple(f"mmlu_{s}" for s in MMLU_SUBJECTS), title="MMLU"),
+]
+for _module in load_all():
+    _TASKS.extend(_module.TASKS)
+    _GROUPS.extend(getattr(_module, "GROUPS", []))
+
 TASKS: dict[str, TaskSpec] = {task.slug: task for task in _TASKS}
-GROUPS: dict[str, TaskGroup] = {
-    "mmlu": TaskGroup("mmlu", "knowledge", tuple(f"mmlu_{s}" for s in MMLU_SUBJECTS), title="MMLU"),
-}
+GROUPS: dict[str, TaskGroup] = {group.slug: group for group in _GROUPS}
+assert len(TASKS) == len(_TASKS) and not set(TASKS) & set(GROUPS), "benchmark slugs must be unique"
 DEFAULT_SUITE = ("arc_easy", "arc_challenge", "hellaswag", "mmlu", "winogrande", "gsm8k")
 
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Callable
+
+from runner.registry import TEMPLATES
 
 
 @dataclass(frozen=True)
@@ -87,10 +88,10 @@ def gsm8k(row: dict) -> Doc:
     return Doc(text=f"Question: {row['question']}\nAnswer:", gold=row["answer"], target_text=row["answer"])
 
 
-TEMPLATES: dict[str, Callable[[dict], Doc]] = {
+TEMPLATES.update({
     "arc": arc,
     "hellaswag": hellaswag,
     "winogrande": winogrande,
     "mmlu": mmlu,
     "gsm8k": gsm8k,
-}
+})

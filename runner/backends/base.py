@@ -63,9 +63,17 @@ class Backend(Protocol):
 
     def tokenize(self, text: str) -> list[int]: ...
 
-    def apply_chat_template(self, user_message: str) -> str: ...
+    def apply_chat_template(self, messages: str | Sequence[dict]) -> str:
+        """A user message, or a whole conversation of {role, content} dicts, as prompt text."""
+        ...
 
     def info(self) -> ModelInfo: ...
+
+
+def as_messages(messages: str | Sequence[dict]) -> list[dict]:
+    if isinstance(messages, str):
+        return [{"role": "user", "content": messages}]
+    return list(messages)
 
 
 def truncate_at_stop(text: str, stop: Sequence[str]) -> str:

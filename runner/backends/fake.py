@@ -8,6 +8,7 @@ import hashlib
 from typing import Sequence
 
 from runner.backends.base import (
+    as_messages,
     Generation,
     GenerationRequest,
     LoglikelihoodRequest,
@@ -30,8 +31,9 @@ class DeterministicFakeBackend:
     def tokenize(self, text: str) -> list[int]:
         return [ord(c) for c in text]
 
-    def apply_chat_template(self, user_message: str) -> str:
-        return f"<user>{user_message}</user><assistant>"
+    def apply_chat_template(self, messages: str | Sequence[dict]) -> str:
+        turns = "".join(f"<{m['role']}>{m['content']}</{m['role']}>" for m in as_messages(messages))
+        return turns + "<assistant>"
 
     def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:
         return [

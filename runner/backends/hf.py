@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Sequence
 
 from runner.backends.base import (
+    as_messages,
     Generation,
     GenerationRequest,
     LoglikelihoodRequest,
@@ -84,12 +85,10 @@ class TransformersBackend:
         context_ids = self.tokenize(context)
         return context_ids, whole[len(context_ids):]
 
-    def apply_chat_template(self, user_message: str) -> str:
+    def apply_chat_template(self, messages: str | Sequence[dict]) -> str:
         if not getattr(self.tokenizer, "chat_template", None):
             raise ModelLoadError(f"{self.location} has no chat template")
-        return self.tokenizer.apply_chat_template(
-            [{"role": "user", "content": user_message}], tokenize=False, add_generation_prompt=True
-        )
+        return self.tokenizer.apply_chat_template(as_messages(messages), tokenize=False, add_generation_prompt=True)
 
     # -- scoring ------------------------------------------------------------------------------
     def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:

@@ -18,6 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from runner.backends.base import (
+    as_messages,
     Generation,
     GenerationRequest,
     LoglikelihoodRequest,
@@ -87,7 +88,7 @@ class LlamaCppBackend:
         context_ids = self.tokenize(context)
         return context_ids, whole[len(context_ids):]
 
-    def apply_chat_template(self, user_message: str) -> str:
+    def apply_chat_template(self, messages: str | Sequence[dict]) -> str:
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         template = self.llm.metadata.get("tokenizer.chat_template")
@@ -98,7 +99,7 @@ class LlamaCppBackend:
             eos_token=self.llm.detokenize([self.llm.token_eos()]).decode(errors="ignore"),
             bos_token=self.llm.detokenize([self.llm.token_bos()]).decode(errors="ignore"),
         )
-        prompt = formatter(messages=[{"role": "user", "content": user_message}]).prompt
+        prompt = formatter(messages=as_messages(messages)).prompt
         bos = self.llm.detokenize([self.llm.token_bos()]).decode(errors="ignore")
         # tokenize() adds BOS itself where the model wants it; don't send it twice.
         return prompt[len(bos):] if bos and self.add_bos and prompt.startswith(bos) else prompt

@@ -1,0 +1,58 @@
+"""Name → function registries for prompt templates and generation scorers.
+
+Task specs name their template and scorer as strings, so a spec stays plain data (hashable, storable)
+and modules in `runner/benchmarks/` add their own functions with the decorators below.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from runner.backends.base import Backend
+    from runner.templates import Doc
+
+
+@dataclass
+class ScoreContext:
+    """What a scorer may need beyond the item and the model's outputs."""
+
+    judge: Backend | None = None  # the judge model for LLM-judged tasks (MT-Bench, creativity rubric)
+    judge_name: str = ""  # stored with every judged score
+    allow_execution: bool = False  # settings.BENCHSITE_CODE_EXECUTION
+    execution_timeout_s: float = 10.0
+    execution_memory_mb: int = 1024
+
+
+@dataclass
+class ScoreResult:
+    metrics: dict[str, float]
+    prediction: str = ""  # what the sample browser shows as the model's answer
+    details: dict = field(default_factory=dict)  # per-check verdicts, judge output, test logs
+
+
+Template = Callable[[dict], "Doc"]
+Scorer = Callable[["Doc", list[str], ScoreContext], ScoreResult]
+
+TEMPLATES: dict[str, Template] = {}
+SCORERS: dict[str, Scorer] = {}
+
+
+def template(name: str) -> Callable[[Template], Template]:
+    def register(function: Template) -> Template:
+        if name in TEMPLATES:
+            raise ValueError(f"template {name!r} registered twice")
+        TEMPLATES[name] = function
+        return function
+
+    return register
+
+
+def scorer(name: str) -> Callable[[Scorer], Scorer]:
+    def register(function: Scorer) -> Scorer:
+        if name in SCORERS:
+            raise ValueError(f"scorer {name!r} registered twice")
+        SCORERS[name] = function
+        return function
+
+    return register
