@@ -157,3 +157,23 @@ def expand(slugs: list[str]) -> list[tuple[str, list[TaskSpec]]]:
             known = ", ".join(sorted(set(list(GROUPS)) | {s for s in TASKS if not s.startswith("mmlu_")}))
             raise UnknownBenchmark(f"unknown benchmark {slug!r}; known: {known}, mmlu_<subject>")
     return resolved
+
+
+_BUILTIN_SLUGS = frozenset(TASKS) | frozenset(GROUPS)
+
+
+def register(spec: TaskSpec) -> None:
+    """Add or replace a task defined at runtime (an imported custom benchmark); built-in slugs are refused."""
+    if spec.slug in _BUILTIN_SLUGS:
+        raise ValueError(f"{spec.slug!r} is a built-in benchmark and cannot be replaced")
+    TASKS[spec.slug] = spec
+
+
+def unregister(slug: str) -> None:
+    if slug in _BUILTIN_SLUGS:
+        raise ValueError(f"{slug!r} is a built-in benchmark and cannot be removed")
+    TASKS.pop(slug, None)
+
+
+def is_builtin(slug: str) -> bool:
+    return slug in _BUILTIN_SLUGS
