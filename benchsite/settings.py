@@ -153,6 +153,8 @@ BENCHSITE_SANDBOX_TIMEOUT_S = float(env_str("BENCHSITE_SANDBOX_TIMEOUT_S", "10")
 BENCHSITE_SANDBOX_MEMORY_MB = env_int("BENCHSITE_SANDBOX_MEMORY_MB", 1024)
 # grams of CO2 per kWh for the carbon figure of a run (world average electricity, Ember 2024: ~480).
 BENCHSITE_GRID_CARBON_G_PER_KWH = float(env_str("BENCHSITE_GRID_CARBON_G_PER_KWH", "480"))
+# Rated CPU power for energy estimates where neither NVML nor RAPL can measure (0: runner.perf's default).
+BENCHSITE_CPU_RATED_WATTS = float(env_str("BENCHSITE_CPU_RATED_WATTS", "0")) or None
 # Hardware classes: queue name -> memory in GiB. "cpu" defaults to this machine's RAM.
 BENCHSITE_QUEUES = {
     name: int(float(gib) * 1024**3)

@@ -236,3 +236,40 @@ class Score(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["run", "benchmark_slug", "metric"], name="score_unique_per_run")
         ]
+
+
+class PerformanceProfile(models.Model):
+    """Latency, throughput, memory and energy of one model under one configuration on one machine.
+
+    `results` holds the whole record (runner.profiling.Profile.as_dict(), or a load generator's curve
+    in the same shape); the headline figures are copied out for the models × presets grid.
+    None means "could not be measured here", never zero.
+    """
+
+    model = models.ForeignKey(ModelEntry, on_delete=models.CASCADE, related_name="performance_profiles")
+    run = models.ForeignKey(
+        Run, null=True, blank=True, on_delete=models.SET_NULL, related_name="performance_profiles",
+        help_text="The evaluation run measured with the same options, if any",
+    )
+    preset = models.CharField(max_length=40, blank=True, help_text="runner.presets name; blank: custom options")
+    backend = models.CharField(max_length=30)
+    backend_options = models.JSONField(default=dict)
+    hardware = models.JSONField(default=dict, help_text="runner.environment.hardware()")
+    hardware_label = models.CharField(max_length=200, blank=True)
+    config = models.JSONField(default=dict, help_text="Profiling settings: requests, prompt lengths, sweep grid")
+    config_hash = models.CharField(max_length=64, db_index=True)
+    results = models.JSONField(default=dict)
+    output_tokens_per_s = models.FloatField(null=True, blank=True)
+    latency_p50_ms = models.FloatField(null=True, blank=True)
+    time_to_first_token_p50_ms = models.FloatField(null=True, blank=True)
+    peak_memory_bytes = models.BigIntegerField(null=True, blank=True)
+    energy_per_1k_tokens_j = models.FloatField(null=True, blank=True)
+    energy_source = models.CharField(max_length=20, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["model", "preset", "-created_at"], name="profile_model_preset_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.model} {self.preset or 'custom'} on {self.backend} ({self.hardware_label})"

@@ -7,15 +7,16 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_POST
 from django.utils.cache import patch_vary_headers
 from django_htmx.middleware import HtmxDetails
 
 from evaluations import services
 from evaluations.models import Run
-from leaderboard import selectors
+from leaderboard import performance, selectors
 
 CORRECT_CHOICES: dict[str, bool | None] = {"": None, "true": True, "false": False}
 RUNS_PER_PAGE = 50
@@ -43,6 +44,24 @@ def model_detail(request: HttpRequest, slug: str) -> HttpResponse:
     if detail is None:
         raise Http404("No such model")
     return render(request, "leaderboard/model_detail.html", {"detail": detail})
+
+
+def model_performance(request: HttpRequest, slug: str) -> HttpResponse:
+    profile_id = request.GET.get("profile", "")
+    page = performance.model_performance(slug, int(profile_id) if profile_id.isdigit() else None)
+    if page is None:
+        raise Http404("No such model")
+    return render(request, "leaderboard/performance.html", {"page": page})
+
+
+def performance_grid(request: HttpRequest) -> HttpResponse:
+    return render(request, "leaderboard/performance_grid.html", {"grid": performance.preset_grid()})
+
+
+@cache_control(public=True, max_age=86400)
+def plotly_js(request: HttpRequest) -> FileResponse:
+    # Served from the installed plotly package: the pages work offline and need no CDN.
+    return FileResponse(performance.plotly_js_path().open("rb"), content_type="text/javascript")
 
 
 def run_list(request: HttpRequest) -> HttpResponse:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Iterable, Iterator, Protocol, Sequence, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,10 @@ class Backend(Protocol):
 
     def info(self) -> ModelInfo: ...
 
+    def stream(self, request: GenerationRequest) -> Iterator[str]:
+        """The text of `generate([request])[0]`, yielded in pieces as the model produces its tokens."""
+        ...
+
 
 def as_messages(messages: str | Sequence[dict]) -> list[dict]:
     if isinstance(messages, str):
@@ -94,3 +98,40 @@ def split_context_continuation(context: str, continuation: str) -> tuple[str, st
         continuation = context[-n_spaces:] + continuation
         context = context[:-n_spaces]
     return context, continuation
+
+
+def stream_until_stop(pieces: Iterable[str], stop: Sequence[str]) -> Iterator[str]:
+    """Pass streamed text through up to the first stop sequence, as `truncate_at_stop` cuts the whole text.
+
+    Pieces pass one for one while no stop sequence could be starting; text that could be the start of
+    one is held back and sent with the next piece that settles it.
+    """
+    stop = [sequence for sequence in stop if sequence]
+    if not stop:
+        yield from pieces
+        return
+    pending = ""
+    for piece in pieces:
+        pending += piece
+        cut = truncate_at_stop(pending, stop)
+        if len(cut) < len(pending):
+            if cut:
+                yield cut
+            return
+        ready = len(pending) - _partial_stop_length(pending, stop)
+        if ready > 0:
+            yield pending[:ready]
+            pending = pending[ready:]
+    if pending:
+        yield pending
+
+
+def _partial_stop_length(text: str, stop: Sequence[str]) -> int:
+    """Length of the longest end of `text` that begins some stop sequence."""
+    longest = 0
+    for sequence in stop:
+        for length in range(min(len(sequence) - 1, len(text)), longest, -1):
+            if text.endswith(sequence[:length]):
+                longest = length
+                break
+    return longest

@@ -5,7 +5,7 @@ Scores come from a hash of the text, so they are stable across runs and processe
 from __future__ import annotations
 
 import hashlib
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from runner.backends.base import (
     as_messages,
@@ -14,6 +14,7 @@ from runner.backends.base import (
     LoglikelihoodRequest,
     LoglikelihoodResult,
     ModelInfo,
+    stream_until_stop,
     truncate_at_stop,
 )
 
@@ -44,11 +45,19 @@ class DeterministicFakeBackend:
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
         outputs = []
         for request in requests:
-            number = int(_unit(request.prompt) * 100)
-            text = truncate_at_stop(f" The answer is {number}.\n#### {number}\n\nQuestion:", request.stop)
+            text = truncate_at_stop(_reply(request), request.stop)
             outputs.append(Generation(text, len(request.prompt), len(text)))
         return outputs
 
     def info(self) -> ModelInfo:
         return ModelInfo(backend=self.name, name="deterministic-fake", path=self.location, format="fake",
                          dtype="none", device="cpu")
+
+    def stream(self, request: GenerationRequest) -> Iterator[str]:
+        # One character per token, as tokenize() counts them.
+        return stream_until_stop(iter(_reply(request)), request.stop)
+
+
+def _reply(request: GenerationRequest) -> str:
+    number = int(_unit(request.prompt) * 100)
+    return f" The answer is {number}.\n#### {number}\n\nQuestion:"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import weakref
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -43,6 +43,9 @@ class LlamaCppBackend:
         score_block: int = 64,
         n_gpu_layers: int = 0,
         seed: int = 1234,
+        type_k: str = "f16",
+        type_v: str = "f16",
+        flash_attn: bool = False,
         **_ignored,
     ) -> None:
         import llama_cpp
@@ -63,6 +66,9 @@ class LlamaCppBackend:
                 n_threads_batch=threads,
                 n_gpu_layers=n_gpu_layers,
                 seed=seed,
+                type_k=_ggml_type(llama_cpp, type_k),
+                type_v=_ggml_type(llama_cpp, type_v),
+                flash_attn=flash_attn,
                 logits_all=False,
                 verbose=False,
             )
@@ -157,13 +163,21 @@ class LlamaCppBackend:
         return [self._generate_one(request) for request in requests]
 
     def _generate_one(self, request: GenerationRequest) -> Generation:
+        completion = self._completion(request, stream=False)
+        self.llm.reset()
+        usage = completion["usage"]
+        return Generation(completion["choices"][0]["text"], usage["prompt_tokens"], usage["completion_tokens"])
+
+    def _completion(self, request: GenerationRequest, *, stream: bool):
+        """create_completion for a request: plain temperature sampling, greedy at temperature 0."""
         prompt = self.tokenize(request.prompt)[-(self.n_ctx - request.max_new_tokens):]
         # create_completion keeps its own view of the KV cache; start it clean.
         self.llm.reset()
         self.llm._ctx.kv_cache_seq_rm(-1, 0, -1)
         self._cached_tokens = []
-        completion = self.llm.create_completion(
+        return self.llm.create_completion(
             prompt,
+            stream=stream,
             max_tokens=request.max_new_tokens,
             temperature=request.temperature,
             top_k=0 if request.temperature > 0 else 1,
@@ -173,9 +187,6 @@ class LlamaCppBackend:
             stop=list(request.stop) or None,
             seed=request.seed,
         )
-        self.llm.reset()
-        usage = completion["usage"]
-        return Generation(completion["choices"][0]["text"], usage["prompt_tokens"], usage["completion_tokens"])
 
     def info(self) -> ModelInfo:
         return ModelInfo(
@@ -191,6 +202,27 @@ class LlamaCppBackend:
             chat_template=bool(self.llm.metadata.get("tokenizer.chat_template")),
             extra={"architecture": self.summary.architecture},
         )
+
+    # -- streaming ----------------------------------------------------------------------------
+    def stream(self, request: GenerationRequest) -> Iterator[str]:
+        """The text `generate` returns, one piece per token (a token ending inside a UTF-8 character
+        comes out with the next one)."""
+        chunks = self._completion(request, stream=True)
+        try:
+            for chunk in chunks:
+                text = chunk["choices"][0]["text"]
+                if text:
+                    yield text
+        finally:
+            self.llm.reset()
+
+
+def _ggml_type(llama_cpp, name: str) -> int:
+    """A KV cache type by name (f16, q8_0, q4_0, ...) as llama.cpp's GGML type number."""
+    number = getattr(llama_cpp, f"GGML_TYPE_{name.upper()}", None)
+    if number is None:
+        raise ModelLoadError(f"unknown KV cache type {name!r}; try f16 or q8_0")
+    return int(number)
 
 
 def _logsumexp(logits: np.ndarray) -> np.ndarray:
