@@ -8,9 +8,10 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from evaluations import services
-from evaluations.models import Run, RunStatus
+from evaluations import performance, services
+from evaluations.models import PerformanceProfile, Run, RunStatus
 from runner.errors import BenchsiteError
+from runner.presets import BALANCED, PRESETS
 from runner.tasks import DEFAULT_SUITE
 
 # Items per benchmark (MMLU: per subject, 57 subjects). Documented in README.md.
@@ -23,6 +24,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--backend", default="llama_cpp", choices=["llama_cpp", "hf"])
         parser.add_argument("--scale", type=float, default=1.0, help="multiply every subset size")
+        parser.add_argument("--no-profile", action="store_true", help="skip the performance profiles")
 
     def handle(self, *args, **options) -> None:
         limits = {slug: max(1, int(n * options["scale"])) for slug, n in DEMO_LIMITS.items()}
@@ -40,6 +42,21 @@ class Command(BaseCommand):
                 self.stdout.write(f"{model.name}: run {run.pk}, {plan.total} items")
                 with tqdm(total=plan.total, unit="item", file=self.stderr._out) as bar:
                     services.run_execute(run=run, plan=plan, on_progress=lambda _r, _s, n: bar.update(n))
+            if not options["no_profile"]:
+                self._profile(models, options["backend"])
         except BenchsiteError as exc:
             raise CommandError(str(exc), returncode=2) from None
         self.stdout.write("demo data ready")
+
+    def _profile(self, models, backend: str) -> None:
+        """Latency and memory per model and preset, plus a small scaling sweep under `balanced`."""
+        for model in models:
+            for preset in PRESETS:
+                config = performance.profile_config(requests=8, prompt_tokens=128, max_new_tokens=32,
+                                                    sweep=preset == BALANCED)
+                if PerformanceProfile.objects.filter(model=model, preset=preset, backend=backend).exists():
+                    continue
+                with tqdm(total=0, unit="step", desc=f"{model.name} {preset}", file=self.stderr._out) as bar:
+                    performance.profile_model(model=model, backend=backend, preset=preset, config=config,
+                                              on_start=lambda total: bar.reset(total=total),
+                                              on_progress=lambda _label, count: bar.update(count))
