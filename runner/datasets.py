@@ -139,12 +139,24 @@ def _parse(file: Path, raw: bytes) -> list[dict]:
             return [json.loads(line) for line in raw.decode("utf-8").splitlines() if line.strip()]
         if name.endswith(".csv"):
             return list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
+        if name.endswith(".txt"):
+            return _cot_prompt_rows(raw.decode("utf-8"))
         if name.endswith(".json"):
             payload = json.loads(raw)
             return payload["examples"] if isinstance(payload, dict) else payload
     except Exception as exc:
         raise DataUnavailable(f"cannot read {file}: {type(exc).__name__}: {exc}") from exc
     raise DataUnavailable(f"unsupported data file format: {file}")
+
+
+def _cot_prompt_rows(text: str) -> list[dict]:
+    """A BIG-Bench Hard cot-prompts file (canary line, "-----", description, then Q:/A: worked examples)
+    -> {input, target} rows, the target being the worked answer that ends in "So the answer is ..."."""
+    rows = []
+    for example in text.split("\n-----\n")[-1].split("\n\nQ: ")[1:]:
+        question, answer = example.split("\nA: Let's think step by step.", 1)
+        rows.append({"input": question, "target": answer[1:].rstrip("\n")})
+    return rows
 
 
 def _read_hub(path: str, config: str | None, split: str) -> LoadedSplit:
@@ -179,4 +191,14 @@ def _truthfulqa_from_csv(row: dict) -> dict:
     }
 
 
-NORMALIZERS: dict[str, Callable[[dict], dict]] = {"arc_ai2": _arc_from_ai2, "truthfulqa_csv": _truthfulqa_from_csv}
+def _openbookqa_from_ai2(row: dict) -> dict:
+    """Original AI2 OpenBookQA JSONL -> the `allenai/openbookqa` (main) schema."""
+    arc = _arc_from_ai2(row)
+    return {"id": arc["id"], "question_stem": arc["question"], "choices": arc["choices"], "answerKey": arc["answerKey"]}
+
+
+NORMALIZERS: dict[str, Callable[[dict], dict]] = {
+    "arc_ai2": _arc_from_ai2,
+    "truthfulqa_csv": _truthfulqa_from_csv,
+    "openbookqa_ai2": _openbookqa_from_ai2,
+}
