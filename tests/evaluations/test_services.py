@@ -5,9 +5,16 @@ import pytest
 
 from evaluations import services
 from evaluations.models import Run, RunStatus, Sample, Score, Shard, ShardStatus
+from runner import engine
 from runner.backends.fake import DeterministicFakeBackend
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def small_batches(monkeypatch):
+    """Scoring calls of 16 items, so the simulated crashes below land in the middle of a shard."""
+    monkeypatch.setattr(engine, "MULTIPLE_CHOICE_BATCH_ITEMS", 16)
 
 
 class CrashingBackend(DeterministicFakeBackend):
