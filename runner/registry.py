@@ -6,7 +6,7 @@ and modules in `runner/benchmarks/` add their own functions with the decorators 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, TypeVar
 
 if TYPE_CHECKING:
     from runner.backends.base import Backend
@@ -31,6 +31,7 @@ class ScoreResult:
     details: dict = field(default_factory=dict)  # per-check verdicts, judge output, test logs
 
 
+F = TypeVar("F", bound=Callable)
 Template = Callable[[dict], "Doc"]
 Scorer = Callable[["Doc", list[str], ScoreContext], ScoreResult]
 
@@ -38,21 +39,20 @@ TEMPLATES: dict[str, Template] = {}
 SCORERS: dict[str, Scorer] = {}
 
 
-def template(name: str) -> Callable[[Template], Template]:
-    def register(function: Template) -> Template:
-        if name in TEMPLATES:
-            raise ValueError(f"template {name!r} registered twice")
-        TEMPLATES[name] = function
-        return function
+def registrar(table: dict[str, F], kind: str) -> Callable[[str], Callable[[F], F]]:
+    """A decorator factory that adds functions to `table` by name, refusing duplicates."""
 
-    return register
+    def by_name(name: str) -> Callable[[F], F]:
+        def register(function: F) -> F:
+            if name in table:
+                raise ValueError(f"{kind} {name!r} registered twice")
+            table[name] = function
+            return function
+
+        return register
+
+    return by_name
 
 
-def scorer(name: str) -> Callable[[Scorer], Scorer]:
-    def register(function: Scorer) -> Scorer:
-        if name in SCORERS:
-            raise ValueError(f"scorer {name!r} registered twice")
-        SCORERS[name] = function
-        return function
-
-    return register
+template = registrar(TEMPLATES, "template")
+scorer = registrar(SCORERS, "scorer")

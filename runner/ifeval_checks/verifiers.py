@@ -19,6 +19,7 @@ import re
 from typing import Callable, Sequence
 
 from runner.ifeval_checks.text import count_sentences, count_words, detect_language, word_tokenize
+from runner.registry import registrar
 
 Verifier = Callable[..., bool]
 VERIFIERS: dict[str, Verifier] = {}
@@ -27,14 +28,7 @@ LESS_THAN, AT_LEAST = "less than", "at least"
 CONSTRAINED_RESPONSE_OPTIONS = ("My answer is yes.", "My answer is no.", "My answer is maybe.")
 
 
-def verifier(instruction_id: str) -> Callable[[Verifier], Verifier]:
-    def register(function: Verifier) -> Verifier:
-        if instruction_id in VERIFIERS:
-            raise ValueError(f"verifier {instruction_id!r} registered twice")
-        VERIFIERS[instruction_id] = function
-        return function
-
-    return register
+verifier = registrar(VERIFIERS, "verifier")
 
 
 def _compare(count: int, relation: str, threshold: int) -> bool:
