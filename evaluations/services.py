@@ -17,6 +17,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from evaluations import progress
+from evaluations.custom_benchmarks import custom_benchmarks_register
 from evaluations.models import (
     ACTIVE_STATUSES,
     Benchmark,
@@ -35,6 +36,7 @@ from runner.engine import PreparedTask, aggregate, evaluate_items, prepare_task
 from runner.environment import environment_record
 from runner.errors import BenchsiteError, ModelLoadError
 from runner.metrics import pooled
+from runner.judge import OPENAI_PREFIX, JudgeSpec, load_judge, needs_judge
 from runner.registry import ScoreContext
 from runner.modelfiles import BUNDLED_MODELS, bundled_model_path, gguf_summary, hub_snapshot, sha256_path
 from runner.placement import BYTES_PER_PARAMETER, ModelShape, choose_queue, estimate_memory
@@ -105,6 +107,8 @@ def model_resolve(*, reference: str, user=None) -> ModelEntry:
         return entry
     if reference in BUNDLED_MODELS:
         return model_register_bundled(names=[reference])[0]
+    if reference.startswith(("http://", "https://")):
+        return model_register_endpoint(url=reference, user=user)
     path = Path(reference).expanduser()
     if path.exists():
         resolved = str(path.resolve())
@@ -114,6 +118,18 @@ def model_resolve(*, reference: str, user=None) -> ModelEntry:
         return model_register(name=reference, location=reference, source_kind=ModelEntry.SourceKind.HUB, user=user)
     known = ", ".join(ModelEntry.objects.values_list("name", flat=True)[:10]) or "none registered"
     raise BenchsiteError(f"unknown model {reference!r}: not registered, not a local path, not a hub id ({known})")
+
+
+def model_register_endpoint(*, url: str, user=None) -> ModelEntry:
+    """A model behind an OpenAI-compatible server; `url#name` picks one where the server serves several."""
+    from runner.backends.openai import resolve_served_model
+
+    entry, _ = ModelEntry.objects.update_or_create(
+        name=url,
+        defaults={"location": resolve_served_model(url), "source_kind": "endpoint", "format": "endpoint",
+                  "submitted_by": user},
+    )
+    return entry
 
 
 def model_path(location: str) -> Path:
@@ -225,8 +241,10 @@ def run_plan(
     chat_template: bool = False,
     backend_options: dict | None = None,
     limits: dict[str, int] | None = None,
+    judge: str = "",
 ) -> RunPlan:
     """Validate a run request and load its data. `limits` overrides `limit` per requested slug."""
+    custom_benchmarks_register(slugs=benchmarks)  # imported benchmarks live in the database, not in code
     if backend not in BACKENDS:
         raise BenchsiteError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if limit is not None and limit < 1:
@@ -237,6 +255,8 @@ def run_plan(
         raise BenchsiteError("no benchmark given")
     if backend == "llama_cpp" and model.format != "gguf":
         raise BenchsiteError(f"the llama_cpp backend needs a GGUF file; {model.name} is {model.format or 'unknown'}")
+    if (backend == "openai") != (model.format == "endpoint"):
+        raise BenchsiteError(f"{model.name}: the openai backend is for server URLs, and server URLs need it")
     limits = dict(limits or {})
     specs = [(requested, spec) for requested, group in expand(benchmarks) for spec in group]
     refused = [spec.slug for _, spec in specs if spec.requires_execution and not settings.BENCHSITE_CODE_EXECUTION]
@@ -244,6 +264,10 @@ def run_plan(
         raise BenchsiteError(
             f"{', '.join(refused)} run model-written code; set BENCHSITE_CODE_EXECUTION=1 to allow the sandbox"
         )
+    unjudged = [spec.slug for _, spec in specs if needs_judge(spec)] if not judge else []
+    if unjudged:
+        raise BenchsiteError(f"{', '.join(unjudged)}: graded by an LLM judge; pass --judge MODEL or "
+                             "--judge openai:<base_url>#<model>")
     tasks = [prepare_task(spec, limit=limits.get(requested, limit), num_fewshot=num_fewshot) for requested, spec in specs]
     options = dict(backend_options or {})
     config = {
@@ -261,6 +285,7 @@ def run_plan(
         "num_fewshot": num_fewshot,
         "chat_template": chat_template,
         "fewshot_seed": FEWSHOT_SEED,
+        **({"judge": judge_record(spec=judge)} if judge else {}),
     }
     return RunPlan(model, backend, options, benchmarks, tasks, limits, limit, num_fewshot, chat_template, config)
 
@@ -324,8 +349,8 @@ def _enqueue(shard_ids: list[int], queue: str) -> None:
 
 
 def run_placement(*, plan: RunPlan) -> tuple[str, int | None]:
-    """(queue, estimated bytes). The fake backend needs no memory model."""
-    if plan.backend == "fake":
+    """(queue, estimated bytes). The fake backend and remote endpoints need no memory model."""
+    if plan.backend in ("fake", "openai"):
         return settings.CELERY_TASK_DEFAULT_QUEUE, None
     options = plan.backend_options
     device = options.get("device", "cpu")
@@ -394,7 +419,7 @@ def plan_for_run(run: Run) -> RunPlan:
         plan = run_plan(
             model=run.model, backend=run.backend, benchmarks=config["benchmarks"], limit=config["limit"],
             limits=config.get("limits"), num_fewshot=config["num_fewshot"], chat_template=config["chat_template"],
-            backend_options=config["backend_options"],
+            backend_options=config["backend_options"], judge=(config.get("judge") or {}).get("name", ""),
         )
         if plan.config_hash != run.config_hash:
             raise BenchsiteError(f"run {run.pk}: the model or benchmark data changed since it was created")
@@ -408,7 +433,8 @@ def backend_for(plan: RunPlan):
     key = json.dumps([plan.backend, plan.model.location, plan.backend_options], sort_keys=True)
     if key not in _backends:
         _backends.clear()  # free the previous model before loading the next
-        _backends[key] = load_backend(plan.backend, str(model_path(plan.model.location)), **plan.backend_options)
+        location = plan.model.location if plan.backend == "openai" else str(model_path(plan.model.location))
+        _backends[key] = load_backend(plan.backend, location, **plan.backend_options)
     return _backends[key]
 
 
@@ -478,12 +504,44 @@ def shard_mark(*, shard: Shard, status: str, error: str = "") -> None:
     Shard.objects.filter(pk=shard.pk).update(status=status, error=error[:2000], updated_at=timezone.now())
 
 
-def score_context() -> ScoreContext:
+def judge_record(*, spec: str) -> dict:
+    """The judge as a run's config records it (and judged samples repeat): name, backend, sha256 or endpoint."""
+    parsed = JudgeSpec.parse(spec)
+    if parsed.is_endpoint:
+        return {"name": spec.strip(), "backend": "openai", "endpoint": parsed.endpoint, "model": parsed.model}
+    entry = model_resolve(reference=parsed.model)
+    if entry.format == "endpoint":  # a registered server URL: recorded as the endpoint spec it resolves to
+        return judge_record(spec=OPENAI_PREFIX + entry.location)
+    return {"name": entry.name, "backend": "llama_cpp" if entry.format == "gguf" else "hf",
+            "sha256": entry.file_sha256}
+
+
+_judges: dict[str, object] = {}
+
+
+def score_context(config: dict | None = None) -> ScoreContext:
+    """What scorers need beyond the outputs: the sandbox switch and limits, the run's judge if it has one."""
+    judge = (config or {}).get("judge")
     return ScoreContext(
+        judge=_judge_backend(judge) if judge else None,
+        judge_name=judge["name"] if judge else "",
         allow_execution=settings.BENCHSITE_CODE_EXECUTION,
         execution_timeout_s=settings.BENCHSITE_SANDBOX_TIMEOUT_S,
         execution_memory_mb=settings.BENCHSITE_SANDBOX_MEMORY_MB,
     )
+
+
+def _judge_backend(judge: dict):
+    """One loaded judge per process, reused by every shard judged by the same one."""
+    key = json.dumps(judge, sort_keys=True)
+    if key not in _judges:
+        _judges.clear()
+        if judge["backend"] == "openai":
+            _judges[key] = load_judge("openai", judge["endpoint"], model=judge["model"])
+        else:
+            location = ModelEntry.objects.get(name=judge["name"]).location
+            _judges[key] = load_judge(judge["backend"], str(model_path(location)))
+    return _judges[key]
 
 
 def _execute_items(run: Run, task: PreparedTask, backend, benchmark_id: int, on_progress) -> bool:
@@ -491,7 +549,7 @@ def _execute_items(run: Run, task: PreparedTask, backend, benchmark_id: int, on_
     stored = set(Sample.objects.filter(run=run, benchmark_id=benchmark_id).values_list("doc_id", flat=True))
     buffer: list[Sample] = []
     primary = task.spec.primary_metric
-    for result in evaluate_items(task, backend, skip=stored, context=score_context()):
+    for result in evaluate_items(task, backend, skip=stored, context=score_context(run.config)):
         correctness = result.metrics.get("acc", result.metrics.get(primary))
         buffer.append(
             Sample(

@@ -31,7 +31,11 @@ class Command(BaseCommand):
             run = services.run_create(plan=plan)
         except BenchsiteError as exc:
             raise CommandError(str(exc), returncode=USAGE_ERROR) from None
-        self.stderr.write(f"run {run.pk}: {plan.model.name} on {', '.join(plan.requested)} ({plan.total} items)")
+        judge = plan.config.get("judge")
+        judged_by = f", judged by {judge['name']} ({judge['backend']})" if judge else ""
+        self.stderr.write(
+            f"run {run.pk}: {plan.model.name} on {', '.join(plan.requested)} ({plan.total} items{judged_by})"
+        )
         bar = tqdm(total=plan.total, unit="item", disable=options["no_progress"], file=self.stderr._out)
         try:
             run = services.run_execute(run=run, plan=plan, on_progress=lambda _run, slug, n: _advance(bar, slug, n))
