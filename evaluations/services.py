@@ -37,7 +37,7 @@ from runner.environment import environment_record
 from runner.errors import BenchsiteError, ModelLoadError
 from runner.metrics import pooled
 from runner.judge import OPENAI_PREFIX, JudgeSpec, load_judge, needs_judge
-from runner.registry import ScoreContext
+from runner.registry import JUDGE_MAX_NEW_TOKENS, ScoreContext
 from runner.modelfiles import BUNDLED_MODELS, bundled_model_path, gguf_summary, hub_snapshot, sha256_path
 from runner.placement import BYTES_PER_PARAMETER, ModelShape, choose_queue, estimate_memory
 from runner.tasks import GROUPS, MULTIPLE_CHOICE, TASKS, TaskSpec, expand
@@ -242,6 +242,7 @@ def run_plan(
     backend_options: dict | None = None,
     limits: dict[str, int] | None = None,
     judge: str = "",
+    max_new_tokens: int | None = None,
 ) -> RunPlan:
     """Validate a run request and load its data. `limits` overrides `limit` per requested slug."""
     custom_benchmarks_register(slugs=benchmarks)  # imported benchmarks live in the database, not in code
@@ -258,7 +259,9 @@ def run_plan(
     if (backend == "openai") != (model.format == "endpoint"):
         raise BenchsiteError(f"{model.name}: the openai backend is for server URLs, and server URLs need it")
     limits = dict(limits or {})
-    specs = [(requested, spec) for requested, group in expand(benchmarks) for spec in group]
+    if max_new_tokens is not None and max_new_tokens < 1:
+        raise BenchsiteError("--max-new-tokens must be a positive number of tokens")
+    specs = [(requested, _capped(spec, max_new_tokens)) for requested, group in expand(benchmarks) for spec in group]
     refused = [spec.slug for _, spec in specs if spec.requires_execution and not settings.BENCHSITE_CODE_EXECUTION]
     if refused:
         raise BenchsiteError(
@@ -286,6 +289,7 @@ def run_plan(
         "chat_template": chat_template,
         "fewshot_seed": FEWSHOT_SEED,
         **({"judge": judge_record(spec=judge)} if judge else {}),
+        **({"max_new_tokens": max_new_tokens} if max_new_tokens else {}),
     }
     return RunPlan(model, backend, options, benchmarks, tasks, limits, limit, num_fewshot, chat_template, config)
 
@@ -346,6 +350,13 @@ def _enqueue(shard_ids: list[int], queue: str) -> None:
 
     for shard_id in shard_ids:
         execute_shard.apply_async((shard_id,), queue=queue)
+
+
+def _capped(spec: TaskSpec, max_new_tokens: int | None) -> TaskSpec:
+    """A generation budget below the benchmark's own (a quick look, a test); it changes the spec hash."""
+    if max_new_tokens is None or spec.output_type == MULTIPLE_CHOICE or spec.max_new_tokens <= max_new_tokens:
+        return spec
+    return dataclasses.replace(spec, max_new_tokens=max_new_tokens)
 
 
 def run_placement(*, plan: RunPlan) -> tuple[str, int | None]:
@@ -420,6 +431,7 @@ def plan_for_run(run: Run) -> RunPlan:
             model=run.model, backend=run.backend, benchmarks=config["benchmarks"], limit=config["limit"],
             limits=config.get("limits"), num_fewshot=config["num_fewshot"], chat_template=config["chat_template"],
             backend_options=config["backend_options"], judge=(config.get("judge") or {}).get("name", ""),
+            max_new_tokens=config.get("max_new_tokens"),
         )
         if plan.config_hash != run.config_hash:
             raise BenchsiteError(f"run {run.pk}: the model or benchmark data changed since it was created")
@@ -525,6 +537,7 @@ def score_context(config: dict | None = None) -> ScoreContext:
     return ScoreContext(
         judge=_judge_backend(judge) if judge else None,
         judge_name=judge["name"] if judge else "",
+        judge_max_new_tokens=(config or {}).get("max_new_tokens") or JUDGE_MAX_NEW_TOKENS,
         allow_execution=settings.BENCHSITE_CODE_EXECUTION,
         execution_timeout_s=settings.BENCHSITE_SANDBOX_TIMEOUT_S,
         execution_memory_mb=settings.BENCHSITE_SANDBOX_MEMORY_MB,

@@ -18,7 +18,7 @@ from runner.backends.base import Backend, GenerationRequest
 from runner.datasets import DataSource, load_split
 from runner.errors import BenchsiteError, DataUnavailable
 from runner.modelfiles import sha256_path
-from runner.registry import ScoreContext
+from runner.registry import JUDGE_MAX_NEW_TOKENS, ScoreContext
 from runner.spec import TaskSpec
 
 JUDGE_PROMPTS = DataSource("mt_bench/judge_prompts.jsonl")
@@ -26,7 +26,6 @@ JUDGE_PROMPTS_SHA256 = "fd283293406d024f44c174b094ef48031d0687a4682fd3a56b29b138
 # Categories FastChat judges against GPT-4's reference answers (its NEED_REF_CATS, minus arena-hard).
 NEED_REFERENCE_CATEGORIES = ("math", "reasoning", "coding")
 # FastChat asks its judge for up to 2048 tokens at temperature 0.
-JUDGE_MAX_NEW_TOKENS = 2048
 OPENAI_PREFIX = "openai:"
 # A local judge reads two questions, two answers of up to 1024 tokens and two reference answers, then
 # writes up to 2048 tokens; the llama.cpp default of 2048 context tokens would cut the conversation.
@@ -188,12 +187,13 @@ def judge_turn(
     answers: Sequence[str],
     references: Sequence[str] | None = None,
     turn: int = 1,
+    max_new_tokens: int = JUDGE_MAX_NEW_TOKENS,
 ) -> Judgment:
     """Grade the answer to turn 1, or (turn 2) the second answer in the light of the whole conversation."""
     name = single_prompt_name(category, turn=turn, with_reference=references is not None)
     messages = render_single(judge_prompts()[name], questions=questions, answers=answers,
                              references=references, turn=turn)
-    return rate(judge, messages, prompt_name=name)
+    return rate(judge, messages, prompt_name=name, max_new_tokens=max_new_tokens)
 
 
 def mean_rating(judgments: Sequence[Judgment]) -> float | None:

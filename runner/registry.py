@@ -13,12 +13,16 @@ if TYPE_CHECKING:
     from runner.templates import Doc
 
 
+JUDGE_MAX_NEW_TOKENS = 2048  # FastChat's judge budget
+
+
 @dataclass
 class ScoreContext:
     """What a scorer may need beyond the item and the model's outputs."""
 
     judge: Backend | None = None  # the judge model for LLM-judged tasks (MT-Bench, creativity rubric)
     judge_name: str = ""  # stored with every judged score
+    judge_max_new_tokens: int = JUDGE_MAX_NEW_TOKENS  # a run's --max-new-tokens caps the judge too
     allow_execution: bool = False  # settings.BENCHSITE_CODE_EXECUTION
     execution_timeout_s: float = 10.0
     execution_memory_mb: int = 1024

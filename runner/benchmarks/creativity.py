@@ -176,7 +176,7 @@ def score_creativity(doc: Doc, outputs: list[str], context: ScoreContext) -> Sco
     if context.judge is not None:
         judgments = [
             rate(context.judge, _rubric_messages(doc.text, output), prompt_name="creativity-rubric-v1",
-                 max_new_tokens=RUBRIC_MAX_NEW_TOKENS)
+                 max_new_tokens=min(RUBRIC_MAX_NEW_TOKENS, context.judge_max_new_tokens))
             for output in outputs
         ]
         judge_score = mean_rating(judgments)

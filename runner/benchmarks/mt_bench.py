@@ -48,7 +48,7 @@ def score_mt_bench(doc: Doc, outputs: list[str], context: ScoreContext) -> Score
     questions, references = doc.extra["turns"], doc.extra.get("references")
     judgments = [
         judge_turn(judge, category=doc.extra["category"], questions=questions, answers=outputs,
-                   references=references, turn=turn)
+                   references=references, turn=turn, max_new_tokens=context.judge_max_new_tokens)
         for turn in (1, 2)
     ]
     metrics = {f"turn{turn}_score": j.rating for turn, j in enumerate(judgments, 1) if j.rating is not None}

@@ -175,7 +175,7 @@ def test_evaluate_runs_humaneval_and_mbpp_on_smollm2(tmp_path, settings):
     settings.BENCHSITE_CODE_EXECUTION = True
     output = tmp_path / "result.json"
     call_command("evaluate", "--model", "SmolLM2-135M-Instruct", "--backend", "llama_cpp",
-                 "--benchmark", "humaneval,mbpp", "--limit", "2", "--output", str(output), "--no-progress")
+                 "--benchmark", "humaneval,mbpp", "--limit", "2", "--max-new-tokens", "48", "--output", str(output), "--no-progress")
     result = json.loads(output.read_text())
     for slug in ("humaneval", "mbpp"):
         samples = result["samples"][slug]

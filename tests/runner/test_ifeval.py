@@ -335,7 +335,7 @@ def test_evaluate_command_runs_ifeval_on_smollm2(tmp_path):
 
     output = tmp_path / "result.json"
     call_command("evaluate", "--model", "SmolLM2-135M-Instruct", "--backend", "llama_cpp", "--benchmark", "ifeval",
-                 "--limit", "2", "--output", str(output), "--no-progress")
+                 "--limit", "2", "--max-new-tokens", "48", "--output", str(output), "--no-progress")
     result = json.loads(output.read_text())
     scores = result["scores"]["ifeval"]
     assert set(scores) == {"prompt_level_strict_acc", "inst_level_strict_acc", "prompt_level_loose_acc",

@@ -464,7 +464,7 @@ def test_evaluate_with_a_model_judge_stores_primary_metrics_and_the_judge(tmp_pa
 
     output = tmp_path / "result.json"
     call_command("evaluate", "--model", "SmolLM2-135M-Instruct", "--backend", "llama_cpp",
-                 "--benchmarks", "mt_bench,creativity,tool_use", "--limit", "2",
+                 "--benchmarks", "mt_bench,creativity,tool_use", "--limit", "2", "--max-new-tokens", "48",
                  "--judge", "SmolLM2-135M-Instruct", "--output", str(output), "--no-progress")
     result = json.loads(output.read_text())
     run = Run.objects.get(pk=result["run_id"])

@@ -299,7 +299,7 @@ def test_evaluate_runs_every_task_on_smollm2(tmp_path):
     slugs = [*OPEN_QA, *MULTIPLE_CHOICE, "bbh_boolean_expressions"]
     output = tmp_path / "result.json"
     call_command("evaluate", "--model", "SmolLM2-135M-Instruct", "--backend", "llama_cpp", "--benchmark",
-                 ",".join(slugs), "--limit", "2", "--output", str(output), "--no-progress")
+                 ",".join(slugs), "--limit", "2", "--max-new-tokens", "48", "--output", str(output), "--no-progress")
     result = json.loads(output.read_text())
     for slug in slugs:
         primary = result["scores"][slug][TASKS[slug].primary_metric]

@@ -30,7 +30,10 @@ def test_summary_counts_failures_and_takes_percentiles_over_successes_only():
 
 
 @pytest.mark.slow
+@pytest.mark.django_db
 def test_the_curve_on_a_real_server_has_every_request_at_every_level(smollm2_path):
+    from evaluations.models import PerformanceProfile
+
     # Serving one request at a time, llama-cpp-python queues the others instead of cutting streams short.
     with llama_server(smollm2_path, "smollm2", "--interrupt_requests", "False") as server:
         out = StringIO()
@@ -48,6 +51,9 @@ def test_the_curve_on_a_real_server_has_every_request_at_every_level(smollm2_pat
         assert level["requests_per_s"] > 0
         assert 0 < level["output_tokens_per_s"] <= 8 * 4 / level["wall_s"] + 1e-9
     assert "concurrency" in lines[1] and len(lines) == 2 + 2 + 1
+    stored = PerformanceProfile.objects.get(backend="openai")  # the curve is kept for the model's page
+    assert [point["concurrency"] for point in stored.results["concurrency"]] == [1, 2]
+    assert stored.model.name == f"{server.url}#smollm2"
 
 
 @pytest.mark.slow

@@ -224,7 +224,7 @@ def test_evaluate_command_reports_every_primary_metric(tmp_path, shared_data_dir
 
     output = tmp_path / "result.json"
     call_command("evaluate", "--model", "SmolLM2-135M-Instruct", "--backend", "llama_cpp",
-                 "--benchmark", ",".join(PRIMARY), "--limit", "2", "--output", str(output), "--no-progress")
+                 "--benchmark", ",".join(PRIMARY), "--limit", "2", "--max-new-tokens", "48", "--output", str(output), "--no-progress")
     result = json.loads(output.read_text())
     for slug, metric in PRIMARY.items():
         score = result["scores"][slug][metric]

@@ -5,6 +5,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from evaluations import performance, services
 from runner.backends import load_backend
 from runner.errors import BenchsiteError
 from runner.loadgen import LevelResult, run_load_test
@@ -25,6 +26,8 @@ class Command(BaseCommand):
         parser.add_argument("--chat", action="store_true", help="use /v1/chat/completions")
         parser.add_argument("--timeout", type=float, default=300.0, help="seconds per request")
         parser.add_argument("--json", action="store_true", help="end with the curve as one JSON line")
+        parser.add_argument("--no-store", action="store_true",
+                            help="do not store the curve as a performance profile of the endpoint's model entry")
 
     def handle(self, *args, **options) -> None:
         try:
@@ -33,9 +36,15 @@ class Command(BaseCommand):
                                    timeout_s=options["timeout"], retries=0)
             curve = run_load_test(backend, concurrency_levels=levels, requests_per_level=options["requests"],
                                   max_tokens=options["max_tokens"], chat=options["chat"])
+            profile = None
+            if not options["no_store"]:
+                reference = options["base_url"] + (f"#{options['model']}" if options["model"] else "")
+                model = services.model_resolve(reference=reference)
+                profile = performance.profile_store_load_curve(model=model, curve=curve.as_dict())
         except (BenchsiteError, ValueError) as exc:
             raise CommandError(str(exc), returncode=USAGE_ERROR) from None
-        self.stdout.write(f"{curve.model} at {curve.base_url}, {curve.max_tokens} max tokens")
+        self.stdout.write(f"{curve.model} at {curve.base_url}, {curve.max_tokens} max tokens"
+                          + (f" (stored as profile {profile.pk} of {profile.model.name})" if profile else ""))
         self.stdout.write("concurrency  ok/sent  req/s  tok/s  latency p50/p95/p99 ms  TTFT p50/p95/p99 ms")
         for level in curve.levels:
             self.stdout.write(_row(level))
