@@ -25,7 +25,6 @@ JUDGE_PROMPTS = DataSource("mt_bench/judge_prompts.jsonl")
 JUDGE_PROMPTS_SHA256 = "fd283293406d024f44c174b094ef48031d0687a4682fd3a56b29b138f80281b6"
 # Categories FastChat judges against GPT-4's reference answers (its NEED_REF_CATS, minus arena-hard).
 NEED_REFERENCE_CATEGORIES = ("math", "reasoning", "coding")
-# FastChat asks its judge for up to 2048 tokens at temperature 0.
 OPENAI_PREFIX = "openai:"
 # A local judge reads two questions, two answers of up to 1024 tokens and two reference answers, then
 # writes up to 2048 tokens; the llama.cpp default of 2048 context tokens would cut the conversation.
