@@ -155,6 +155,11 @@ BENCHSITE_SANDBOX_MEMORY_MB = env_int("BENCHSITE_SANDBOX_MEMORY_MB", 1024)
 BENCHSITE_GRID_CARBON_G_PER_KWH = float(env_str("BENCHSITE_GRID_CARBON_G_PER_KWH", "480"))
 # Rated CPU power for energy estimates where neither NVML nor RAPL can measure (0: runner.perf's default).
 BENCHSITE_CPU_RATED_WATTS = float(env_str("BENCHSITE_CPU_RATED_WATTS", "0")) or None
+# Every evaluation run keeps a performance record: its shards sampled at this interval, then this many
+# requests streamed through the loaded model (0: none) for time to first token and inter-token latency.
+BENCHSITE_RUN_SAMPLE_INTERVAL_S = float(env_str("BENCHSITE_RUN_SAMPLE_INTERVAL_S", "0.5"))
+BENCHSITE_RUN_PROBE_REQUESTS = env_int("BENCHSITE_RUN_PROBE_REQUESTS", 3)
+BENCHSITE_RUN_PROBE_NEW_TOKENS = env_int("BENCHSITE_RUN_PROBE_NEW_TOKENS", 32)
 # Hardware classes: queue name -> memory in GiB. "cpu" defaults to this machine's RAM.
 BENCHSITE_QUEUES = {
     name: int(float(gib) * 1024**3)

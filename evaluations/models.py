@@ -116,6 +116,9 @@ class Run(models.Model):
     dataset_hashes = models.JSONField(default=dict, blank=True)
     task_spec_hashes = models.JSONField(default=dict, blank=True)
     environment = models.JSONField(default=dict, blank=True)
+    performance = models.JSONField(
+        default=dict, blank=True, help_text="evaluations.run_performance: latency, throughput, memory, energy"
+    )
     queue = models.CharField(max_length=40, blank=True, help_text="Celery queue (hardware class) it runs on")
     estimated_memory_bytes = models.BigIntegerField(null=True, blank=True)
     is_private = models.BooleanField(default=False, help_text="Progress streams only to the owner")
@@ -165,6 +168,7 @@ class Shard(models.Model):
     deliveries = models.PositiveIntegerField(default=0)
     worker = models.CharField(max_length=200, blank=True)
     error = models.TextField(blank=True)
+    resources = models.JSONField(default=dict, blank=True, help_text="runner.sampler report of its execution")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

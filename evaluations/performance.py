@@ -16,10 +16,6 @@ from runner.perf import PERCENTILES
 from runner.presets import preset_options
 from runner.profiling import CPU_SWEEP, ProfileConfig, ProgressCallback, SweepGrid, profile_backend, profile_steps
 
-# Estimated CPU energy uses this many watts for all logical CPUs together when set (settings or
-# --rated-cpu-watts); otherwise runner.perf.DEFAULT_WATTS_PER_CPU per logical CPU.
-RATED_CPU_WATTS_SETTING = "BENCHSITE_CPU_RATED_WATTS"
-
 
 def profile_config(
     *,
@@ -49,7 +45,7 @@ def profile_config(
         prompt_tokens=prompt_tokens,
         max_new_tokens=max_new_tokens,
         sweep=grid,
-        rated_cpu_watts=rated_cpu_watts or getattr(settings, RATED_CPU_WATTS_SETTING, None),
+        rated_cpu_watts=rated_cpu_watts or settings.BENCHSITE_CPU_RATED_WATTS,
         grid_carbon_g_per_kwh=settings.BENCHSITE_GRID_CARBON_G_PER_KWH,
     )
 

@@ -31,6 +31,7 @@ from evaluations.models import (
     Suite,
     WorkerRecord,
 )
+from evaluations.run_performance import run_performance_store, run_sampler, shard_resources_store
 from runner.backends import BACKENDS, load_backend
 from runner.engine import PreparedTask, aggregate, evaluate_items, prepare_task
 from runner.environment import environment_record
@@ -490,7 +491,9 @@ def shard_execute(*, shard_id: int, worker: str, plan: RunPlan | None = None,
                                 chat_template=backend.apply_chat_template)
         part = dataclasses.replace(task, items=task.items[shard.start:shard.stop])
         benchmark_id = run.benchmarks.get(slug=task.spec.slug).pk
-        finished = _execute_items(run, part, backend, benchmark_id, on_progress)
+        with run_sampler() as sampler:
+            finished = _execute_items(run, part, backend, benchmark_id, on_progress)
+        shard_resources_store(shard=shard, report=sampler.report())
     except TRANSIENT_ERRORS:
         raise  # the task retries with backoff; the shard stays claimable
     except SoftTimeLimitExceeded:
@@ -509,7 +512,8 @@ def shard_execute(*, shard_id: int, worker: str, plan: RunPlan | None = None,
         shard_mark(shard=shard, status=ShardStatus.CANCELLED)
         return
     shard_mark(shard=shard, status=ShardStatus.FINISHED)
-    run_finish_if_complete(run=run, plan=plan)
+    if run_finish_if_complete(run=run, plan=plan):
+        run_performance_store(run=run, backend=backend)
 
 
 def shard_mark(*, shard: Shard, status: str, error: str = "") -> None:
@@ -613,17 +617,21 @@ def _stored_samples(run: Run) -> Coalesce:
     return Coalesce(Subquery(count[:1]), 0)
 
 
-def run_finish_if_complete(*, run: Run, plan: RunPlan) -> None:
-    """Once every shard is finished, aggregate the stored samples and finish the run (exactly once)."""
+def run_finish_if_complete(*, run: Run, plan: RunPlan) -> bool:
+    """Once every shard is finished, aggregate the stored samples and finish the run (exactly once).
+
+    True for the call that finished it.
+    """
     with transaction.atomic():
         locked = Run.objects.select_for_update().get(pk=run.pk)
         if locked.status != RunStatus.RUNNING or locked.shards.exclude(status=ShardStatus.FINISHED).exists():
-            return
+            return False
         scores_store(run=locked, plan=plan)
         Run.objects.filter(pk=run.pk).update(
             status=RunStatus.FINISHED, finished_at=timezone.now(), submission_key=None, done=_stored_samples(run)
         )
     progress.publish(run_id=run.pk, line="run finished")
+    return True
 
 
 def scores_store(*, run: Run, plan: RunPlan) -> None:

@@ -135,7 +135,6 @@ def profile_detail(profile: PerformanceProfile, *, quality_run: Run | None = Non
     results = profile.results
     point = _headline_point(results)
     resources = results.get("resources") or {}
-    gpu = resources.get("gpu") or {}
     energy = results.get("energy") or {}
     latency_rows = [
         _latency_row("Time to first token", point.get("time_to_first_token_ms")),
@@ -152,16 +151,8 @@ def profile_detail(profile: PerformanceProfile, *, quality_run: Run | None = Non
             ("Prompt tokens/s (prefill)", Measure(point.get("prompt_tokens_per_s"), "tok/s")),
             ("Requests/s", Measure(point.get("requests_per_s"), "req/s")),
         ],
-        memory=[
-            ("Peak resident memory (process tree)", Measure(resources.get("peak_rss_bytes"), "bytes")),
-            ("Peak GPU memory", Measure(gpu.get("memory_used_bytes_peak"), "bytes")),
-        ],
-        utilisation=[
-            ("CPU utilisation (mean, whole machine)", Measure(resources.get("cpu_percent_mean"), "%")),
-            ("GPU utilisation (mean)", Measure(gpu.get("utilisation_percent_mean"), "%")),
-            ("GPU temperature (peak)", Measure(gpu.get("temperature_c_peak"), "°C")),
-            ("GPU power (mean)", Measure(gpu.get("power_w_mean"), "W")),
-        ],
+        memory=_memory_measures(resources),
+        utilisation=_utilisation_measures(resources),
         energy=[
             ("Energy (latency requests)", Measure(energy.get("joules"), "J")),
             ("Energy per 1k output tokens", Measure(energy.get("joules_per_1k_output_tokens"), "J")),
@@ -174,6 +165,24 @@ def profile_detail(profile: PerformanceProfile, *, quality_run: Run | None = Non
     )
 
 
+def _memory_measures(resources: dict) -> list[tuple[str, Measure]]:
+    gpu = resources.get("gpu") or {}
+    return [
+        ("Peak resident memory (process tree)", Measure(resources.get("peak_rss_bytes"), "bytes")),
+        ("Peak GPU memory", Measure(gpu.get("memory_used_bytes_peak"), "bytes")),
+    ]
+
+
+def _utilisation_measures(resources: dict) -> list[tuple[str, Measure]]:
+    gpu = resources.get("gpu") or {}
+    return [
+        ("CPU utilisation (mean, whole machine)", Measure(resources.get("cpu_percent_mean"), "%")),
+        ("GPU utilisation (mean)", Measure(gpu.get("utilisation_percent_mean"), "%")),
+        ("GPU temperature (peak)", Measure(gpu.get("temperature_c_peak"), "°C")),
+        ("GPU power (mean)", Measure(gpu.get("power_w_mean"), "W")),
+    ]
+
+
 def _headline_point(results: dict) -> dict:
     points = results.get("concurrency") or [{}]
     return min(points, key=lambda point: point.get("concurrency", 1))
@@ -182,6 +191,57 @@ def _headline_point(results: dict) -> dict:
 def _latency_row(label: str, summary: dict | None) -> LatencyRow:
     summary = summary or {}
     return LatencyRow(label, [Measure(summary.get(f"p{p}"), "ms") for p in PERCENTILES], Measure(summary.get("mean"), "ms"))
+
+
+# -- an evaluation run's own record ---------------------------------------------------------------
+@dataclass
+class RunPerformanceDetail:
+    latency_rows: list[LatencyRow]
+    probe: dict  # the streamed requests: count, max_new_tokens, or error
+    throughput: list[tuple[str, Measure]]
+    memory: list[tuple[str, Measure]]
+    utilisation: list[tuple[str, Measure]]
+    energy: list[tuple[str, Measure]]
+    energy_source: str
+    complete: bool  # False: part of the run was measured (resumed shards)
+
+
+def run_performance_detail(record: dict) -> RunPerformanceDetail | None:
+    """The run page's view of evaluations.run_performance's record; None for runs that kept none."""
+    if not record:
+        return None
+    streamed = record.get("streamed") or {}
+    generation = record.get("generation") or {}
+    multiple_choice = record.get("multiple_choice") or {}
+    resources = record.get("resources") or {}
+    energy = record.get("energy") or {}
+    duration = resources.get("duration_s")
+    return RunPerformanceDetail(
+        latency_rows=[
+            _latency_row("Time to first token (streamed)", streamed.get("time_to_first_token_ms")),
+            _latency_row("Inter-token latency (streamed)", streamed.get("inter_token_ms")),
+            _latency_row("Generation, per sample", generation.get("end_to_end_ms")),
+        ],
+        probe=streamed,
+        throughput=[
+            ("Output tokens/s (generation)", Measure(generation.get("output_tokens_per_s"), "tok/s")),
+            ("Output tokens/s (streamed)", Measure(streamed.get("output_tokens_per_s"), "tok/s")),
+            ("Prompt tokens/s (prefill, streamed)", Measure(streamed.get("prompt_tokens_per_s"), "tok/s")),
+            ("Multiple-choice items/s", Measure(multiple_choice.get("items_per_s"), "items/s")),
+            ("Samples/s (whole run)", Measure(
+                record.get("samples") / duration if duration and record.get("samples") else None, "samples/s")),
+        ],
+        memory=_memory_measures(resources),
+        utilisation=_utilisation_measures(resources),
+        energy=[
+            ("Energy (whole run)", Measure(energy.get("joules"), "J")),
+            ("Energy per sample", Measure(energy.get("joules_per_sample"), "J")),
+            ("Energy per 1k generated tokens", Measure(energy.get("joules_per_1k_output_tokens"), "J")),
+            ("Carbon", Measure(energy.get("carbon_g"), "g CO₂e")),
+        ],
+        energy_source=energy.get("source") or UNAVAILABLE,
+        complete=bool(record.get("resources_complete")),
+    )
 
 
 # -- the models × presets grid ------------------------------------------------------------------

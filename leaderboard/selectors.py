@@ -29,6 +29,7 @@ from evaluations.models import (
 )
 from evaluations.progress import progress_snapshot
 from evaluations.selectors import run_samples
+from leaderboard.performance import RunPerformanceDetail, run_performance_detail
 from runner.tasks import DEFAULT_SUITE, GROUPS
 
 SORT_AVERAGE = "average"
@@ -93,6 +94,7 @@ class RunDetail:
     run: Run
     scores: list[BenchmarkScores]
     sample_benchmarks: list[tuple[str, str]]  # (slug, title) of the run's non-group benchmarks
+    performance: RunPerformanceDetail | None = None
 
 
 # -- leaderboard ---------------------------------------------------------------------------------
@@ -218,7 +220,7 @@ def run_detail(run_id: int) -> RunDetail | None:
     titles = {slug: title or slug for slug, title, _ in benchmarks}
     scores = _group_scores(Score.objects.filter(run=run).order_by("benchmark_slug", "metric"), titles)
     sample_benchmarks = [(slug, titles[slug]) for slug, _, is_group in benchmarks if not is_group]
-    return RunDetail(run, scores, sample_benchmarks)
+    return RunDetail(run, scores, sample_benchmarks, run_performance_detail(run.performance))
 
 
 def sample_page(run: Run, benchmark_slug: str | None, correct: bool | None, page: int | str | None) -> Page:

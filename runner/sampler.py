@@ -20,7 +20,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Sequence
 
 import psutil
 
@@ -339,3 +339,72 @@ def _text(value) -> str:
 
 def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
+
+
+def combine_reports(reports: Sequence[ResourceReport]) -> ResourceReport | None:
+    """One report for work measured in parts (a run's shards, possibly on different workers).
+
+    Durations and energies add up, peaks are the highest peak, means are weighted by duration. An energy
+    figure missing from any part makes the total unavailable; parts measured in different ways give a
+    total labelled estimated, the weakest of its sources.
+    """
+    if not reports:
+        return None
+    durations = [report.duration_s for report in reports]
+    energy, source = _combined_energy([(r.energy_j, r.energy_source) for r in reports])
+    cpu_energy, cpu_source = _combined_energy([(r.cpu_energy_j, r.cpu_energy_source) for r in reports])
+    gpus = [report.gpu for report in reports if report.gpu is not None]
+    return ResourceReport(
+        duration_s=sum(durations),
+        samples=sum(report.samples for report in reports),
+        peak_rss_bytes=_peak([report.peak_rss_bytes for report in reports]),
+        cpu_percent_mean=_weighted_mean([r.cpu_percent_mean for r in reports], durations),
+        cpu_percent_peak=_peak([report.cpu_percent_peak for report in reports]),
+        gpu=_combined_gpu(gpus, [r.duration_s for r in reports if r.gpu is not None]) if gpus else None,
+        energy_j=energy,
+        energy_source=source,
+        cpu_energy_j=cpu_energy,
+        cpu_energy_source=cpu_source,
+        rated_cpu_watts=max(report.rated_cpu_watts for report in reports),
+    )
+
+
+def report_from_dict(data: dict) -> ResourceReport:
+    gpu = data.get("gpu")
+    return ResourceReport(**{**data, "gpu": GpuReport(**gpu) if gpu else None})
+
+
+def _combined_gpu(gpus: list[GpuReport], durations: list[float]) -> GpuReport:
+    energies = [gpu.energy_j for gpu in gpus]
+    return GpuReport(
+        devices=sorted({name for gpu in gpus for name in gpu.devices}),
+        utilisation_percent_mean=_weighted_mean([g.utilisation_percent_mean for g in gpus], durations),
+        utilisation_percent_peak=_peak([gpu.utilisation_percent_peak for gpu in gpus]),
+        memory_used_bytes_peak=_peak([gpu.memory_used_bytes_peak for gpu in gpus]),
+        temperature_c_peak=_peak([gpu.temperature_c_peak for gpu in gpus]),
+        power_w_mean=_weighted_mean([gpu.power_w_mean for gpu in gpus], durations),
+        power_w_peak=_peak([gpu.power_w_peak for gpu in gpus]),
+        energy_j=None if None in energies else sum(energies),  # type: ignore[arg-type]
+    )
+
+
+def _combined_energy(parts: list[tuple[float | None, str | None]]) -> tuple[float | None, str | None]:
+    if any(joules is None for joules, _ in parts):
+        return None, None
+    sources = {source for _, source in parts}
+    return sum(joules for joules, _ in parts), sources.pop() if len(sources) == 1 else ESTIMATED  # type: ignore[misc]
+
+
+def _peak(values: list):
+    present = [value for value in values if value is not None]
+    return max(present) if present else None
+
+
+def _weighted_mean(values: list[float | None], weights: list[float]) -> float | None:
+    pairs = [(value, weight) for value, weight in zip(values, weights) if value is not None]
+    total = sum(weight for _, weight in pairs)
+    if not pairs:
+        return None
+    if total <= 0:
+        return sum(value for value, _ in pairs) / len(pairs)
+    return sum(value * weight for value, weight in pairs) / total

@@ -73,6 +73,8 @@ def test_resume_skips_stored_samples_and_matches_an_uninterrupted_run(plan, monk
     assert Sample.objects.filter(run=resumed).count() == 80
     assert resumed.done == 80
     assert scores_of(resumed) == scores_of(clean)
+    assert clean.performance["resources_complete"] is True
+    assert resumed.performance["resources_complete"] is False  # the crashed attempt's figures are lost
 
 
 def test_a_finished_run_is_not_executed_twice(plan):
