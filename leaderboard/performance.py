@@ -10,9 +10,9 @@ from pathlib import Path
 
 from django.db.models import QuerySet
 
-from evaluations.models import ModelEntry, PerformanceProfile, Run, RunStatus
+from evaluations.models import ModelEntry, PerformanceProfile, Run, RunStatus, Score
 from runner.perf import PERCENTILES
-from runner.presets import PRESETS
+from runner.presets import PRESETS, preset_options
 
 UNAVAILABLE = "unavailable"
 
@@ -259,6 +259,56 @@ def preset_grid() -> PresetGrid:
         row = by_model.setdefault(profile.model_id, GridRow(profile.model, [None] * len(names)))
         row.cells[names.index(profile.preset)] = ProfileSummary.of(profile, _quality_run(profile, runs))
     return PresetGrid([(name, PRESETS[name].title) for name in names], list(by_model.values()))
+
+
+@dataclass
+class QualityRow:
+    model: ModelEntry
+    preset: str
+    preset_title: str
+    run: Run
+    scores: list[float | None]  # primary scores, aligned with QualityGrid.benchmarks
+    output_tokens_per_s: Measure  # from the run's own performance record
+    energy_per_sample: Measure
+
+
+@dataclass
+class QualityGrid:
+    benchmarks: list[str]
+    rows: list[QualityRow]
+
+
+def preset_quality_grid() -> QualityGrid:
+    """Models × presets × benchmarks: each model's newest finished run under each preset's exact backend
+    options, with its primary scores and the run's own speed and energy. Two queries."""
+    runs = (
+        Run.objects.filter(status=RunStatus.FINISHED).select_related("model")
+        .only("pk", "model", "backend", "config", "requested_benchmarks", "performance", "finished_at")
+        .order_by("-finished_at", "-pk")
+    )
+    chosen: dict[tuple[int, str], Run] = {}
+    for run in runs:
+        options = (run.config or {}).get("backend_options")
+        for name, preset in PRESETS.items():
+            if run.backend in preset.options and options == preset_options(name, run.backend):
+                chosen.setdefault((run.model_id, name), run)
+    primary: dict[int, dict[str, float]] = {}
+    for run_id, slug, value in Score.objects.filter(run__in=[r.pk for r in chosen.values()], is_primary=True) \
+            .values_list("run_id", "benchmark_slug", "value"):
+        primary.setdefault(run_id, {})[slug] = value
+    benchmarks = sorted({slug for run in chosen.values() for slug in run.requested_benchmarks
+                         if slug in primary.get(run.pk, {})})
+    order = list(PRESETS)
+    rows = []
+    for (_, name), run in sorted(chosen.items(), key=lambda item: (item[1].model.name, order.index(item[0][1]))):
+        record = run.performance or {}
+        rows.append(QualityRow(
+            model=run.model, preset=name, preset_title=PRESETS[name].title, run=run,
+            scores=[primary.get(run.pk, {}).get(slug) for slug in benchmarks],
+            output_tokens_per_s=Measure((record.get("generation") or {}).get("output_tokens_per_s"), "tok/s"),
+            energy_per_sample=Measure((record.get("energy") or {}).get("joules_per_sample"), "J"),
+        ))
+    return QualityGrid(benchmarks, rows)
 
 
 def _latest_per_configuration(

@@ -55,7 +55,8 @@ def model_performance(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def performance_grid(request: HttpRequest) -> HttpResponse:
-    return render(request, "leaderboard/performance_grid.html", {"grid": performance.preset_grid()})
+    context = {"grid": performance.preset_grid(), "quality": performance.preset_quality_grid()}
+    return render(request, "leaderboard/performance_grid.html", context)
 
 
 @cache_control(public=True, max_age=86400)

@@ -18,7 +18,7 @@ from runner.backends.fake import DeterministicFakeBackend
 from runner.perf import ESTIMATED
 from runner.presets import preset_options
 from runner.profiling import ProfileConfig, SweepGrid, profile_backend
-from tests.leaderboard.factories import ModelEntryFactory, RunFactory
+from tests.leaderboard.factories import ModelEntryFactory, RunFactory, finished_run
 from tests.leaderboard.test_browser import CHROMIUM, page  # noqa: F401 (the Chromium page fixture)
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "bench" / "out"
@@ -196,6 +196,36 @@ def test_grid_query_count_does_not_grow_with_models(django_assert_num_queries):
         stored_profile(ModelEntryFactory(name=name), preset="performance")
     with django_assert_num_queries(2):
         assert len(selectors.preset_grid().rows) == 5
+
+
+@pytest.mark.django_db
+def test_quality_grid_puts_each_presets_newest_run_beside_the_others(client: Client, django_assert_num_queries):
+    alpha, beta = ModelEntryFactory(name="alpha"), ModelEntryFactory(name="beta")
+    memory_options = preset_options("memory_optimized", "llama_cpp")
+
+    def run(model, scores, options, *, days_ago=0, backend="llama_cpp", **fields):
+        return finished_run(model, scores, days_ago=days_ago, backend=backend,
+                            config={"backend_options": options}, **fields)
+
+    run(alpha, {"arc_easy": 0.40}, LLAMA_BALANCED, days_ago=3)  # superseded by the newer balanced run
+    balanced = run(alpha, {"arc_easy": 0.50, "gsm8k": 0.10}, LLAMA_BALANCED, days_ago=1,
+                   performance={"generation": {"output_tokens_per_s": 31.5}, "energy": {"joules_per_sample": 2.5}})
+    memory = run(alpha, {"arc_easy": 0.45}, memory_options)
+    run(alpha, {"winogrande": 0.6}, {"n_ctx": 2048})  # no preset's options
+    run(beta, {"hellaswag": 0.3}, {}, backend="fake")  # the fake backend has no presets
+    with django_assert_num_queries(2):
+        grid = selectors.preset_quality_grid()
+    assert grid.benchmarks == ["arc_easy", "gsm8k"]
+    assert [(row.model.name, row.preset, row.run) for row in grid.rows] == [
+        ("alpha", "balanced", balanced), ("alpha", "memory_optimized", memory)
+    ]
+    assert [row.scores for row in grid.rows] == [[0.50, 0.10], [0.45, None]]
+    assert str(grid.rows[0].output_tokens_per_s) == "31.5 tok/s" and str(grid.rows[0].energy_per_sample) == "2.50 J"
+    assert not grid.rows[1].energy_per_sample.available
+    html = client.get(reverse("leaderboard:performance")).content.decode()
+    table = html[html.index('id="quality-grid"'):]
+    assert 'data-preset="memory_optimized"' in table and ">50.0<" in table and ">45.0<" in table
+    assert reverse("leaderboard:run_detail", args=[memory.pk]) in table
 
 
 def test_plotly_js_is_served_from_the_installed_package(client: Client):

@@ -11,11 +11,12 @@ from tqdm import tqdm
 from evaluations import performance, services
 from evaluations.models import PerformanceProfile, Run, RunStatus
 from runner.errors import BenchsiteError
-from runner.presets import BALANCED, PRESETS
-from runner.tasks import DEFAULT_SUITE
+from runner.presets import BALANCED, PRESETS, preset_options
 
 # Items per benchmark (MMLU: per subject, 57 subjects). Documented in README.md.
 DEMO_LIMITS = {"arc_easy": 100, "arc_challenge": 100, "hellaswag": 50, "mmlu": 2, "winogrande": 100, "gsm8k": 10}
+# The demo suite runs under the balanced preset; the other presets are compared on this smaller subset.
+PRESET_COMPARISON_LIMITS = {"arc_easy": 50, "winogrande": 50}
 
 
 class Command(BaseCommand):
@@ -30,23 +31,30 @@ class Command(BaseCommand):
         limits = {slug: max(1, int(n * options["scale"])) for slug, n in DEMO_LIMITS.items()}
         try:
             models = services.model_register_bundled()
-            suite = None
+            backend = options["backend"]
+            comparison = {slug: max(1, int(n * options["scale"])) for slug, n in PRESET_COMPARISON_LIMITS.items()}
             for model in models:
-                plan = services.run_plan(model=model, backend=options["backend"], benchmarks=list(DEFAULT_SUITE),
-                                         limits=limits)
-                if Run.objects.filter(config_hash=plan.config_hash, status=RunStatus.FINISHED).exists():
-                    self.stdout.write(f"{model.name}: already evaluated with this configuration")
-                    continue
-                suite = suite or services.suite_pin(slug="demo", title="Demo suite", plan=plan)
-                run = services.run_create(plan=plan, suite=suite)
-                self.stdout.write(f"{model.name}: run {run.pk}, {plan.total} items")
-                with tqdm(total=plan.total, unit="item", file=self.stderr._out) as bar:
-                    services.run_execute(run=run, plan=plan, on_progress=lambda _r, _s, n: bar.update(n))
+                self._evaluate(model, backend, BALANCED, limits, suite_slug="demo")
+                for preset in PRESETS:
+                    if preset != BALANCED:
+                        self._evaluate(model, backend, preset, comparison)
             if not options["no_profile"]:
                 self._profile(models, options["backend"])
         except BenchsiteError as exc:
             raise CommandError(str(exc), returncode=2) from None
         self.stdout.write("demo data ready")
+
+    def _evaluate(self, model, backend: str, preset: str, limits: dict[str, int], suite_slug: str = "") -> None:
+        plan = services.run_plan(model=model, backend=backend, benchmarks=list(limits), limits=limits,
+                                 backend_options=preset_options(preset, backend))
+        if Run.objects.filter(config_hash=plan.config_hash, status=RunStatus.FINISHED).exists():
+            self.stdout.write(f"{model.name} ({preset}): already evaluated with this configuration")
+            return
+        suite = services.suite_pin(slug=suite_slug, title="Demo suite", plan=plan) if suite_slug else None
+        run = services.run_create(plan=plan, suite=suite)
+        self.stdout.write(f"{model.name} ({preset}): run {run.pk}, {plan.total} items")
+        with tqdm(total=plan.total, unit="item", desc=f"{model.name} {preset}", file=self.stderr._out) as bar:
+            services.run_execute(run=run, plan=plan, on_progress=lambda _r, _s, n: bar.update(n))
 
     def _profile(self, models, backend: str) -> None:
         """Latency and memory per model and preset, plus a small scaling sweep under `balanced`."""
