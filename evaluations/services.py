@@ -33,6 +33,7 @@ from evaluations.models import (
 )
 from evaluations.run_performance import run_performance_store, run_sampler, shard_resources_store
 from runner.backends import BACKENDS, load_backend
+from runner.backends.base import chat_formatter
 from runner.engine import PreparedTask, aggregate, evaluate_items, prepare_task
 from runner.environment import environment_record
 from runner.errors import BenchsiteError, ModelLoadError
@@ -488,7 +489,7 @@ def shard_execute(*, shard_id: int, worker: str, plan: RunPlan | None = None,
         task = next(t for t in plan.tasks if t.spec.slug == shard.benchmark_slug)
         if plan.chat_template or task.spec.chat:
             task = prepare_task(task.spec, limit=len(task.items), num_fewshot=plan.num_fewshot,
-                                chat_template=backend.apply_chat_template)
+                                chat_template=chat_formatter(backend, required=plan.chat_template))
         part = dataclasses.replace(task, items=task.items[shard.start:shard.stop])
         benchmark_id = run.benchmarks.get(slug=task.spec.slug).pk
         with run_sampler() as sampler:

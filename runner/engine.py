@@ -12,7 +12,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, Sequence
 
-from runner.backends.base import Backend, Generation, GenerationRequest, LoglikelihoodRequest
+from runner.backends.base import (
+    PLAIN_DIALOGUE_STOP,
+    Backend,
+    Generation,
+    GenerationRequest,
+    LoglikelihoodRequest,
+    plain_dialogue,
+)
 from runner.datasets import load_split
 from runner.metrics import (
     Aggregate,
@@ -230,6 +237,8 @@ def _generations(task: PreparedTask, backend: Backend, item: PreparedItem) -> li
         return backend.generate([dataclasses.replace(request, seed=seed) for seed in seeds])
     if task.chat_template is None:
         raise ValueError(f"{task.spec.slug} is multi-turn and needs the model's chat template")
+    if task.chat_template is plain_dialogue:  # a base model would go on to write the user's next turn
+        request = dataclasses.replace(request, stop=(*request.stop, PLAIN_DIALOGUE_STOP))
     messages: list[dict] = []
     replies = []
     for turn in turns:

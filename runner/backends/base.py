@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Protocol, Sequence, runtime_checkable
 
+from runner.errors import ModelLoadError
+
 
 @dataclass(frozen=True)
 class LoglikelihoodRequest:
@@ -78,6 +80,28 @@ def as_messages(messages: str | Sequence[dict]) -> list[dict]:
     if isinstance(messages, str):
         return [{"role": "user", "content": messages}]
     return list(messages)
+
+
+PLAIN_DIALOGUE_STOP = "\n\nUser:"
+
+
+def plain_dialogue(messages: str | Sequence[dict]) -> str:
+    """The prompt for a model without a chat template (a base model), as the harness sends one then: a single
+    user message as it is, a conversation as a plain transcript that ends where the assistant speaks."""
+    turns = as_messages(messages)
+    if len(turns) == 1 and turns[0]["role"] == "user":
+        return turns[0]["content"]
+    transcript = "\n\n".join(f"{turn['role'].title()}: {turn['content']}" for turn in turns)
+    return f"{transcript}\n\nAssistant:"
+
+
+def chat_formatter(backend: Backend, *, required: bool):
+    """The backend's chat template; for a model without one, plain_dialogue unless a template was asked for."""
+    if backend.info().chat_template:
+        return backend.apply_chat_template
+    if required:
+        raise ModelLoadError(f"{backend.info().name} has no chat template, and --chat-template asks for one")
+    return plain_dialogue
 
 
 def truncate_at_stop(text: str, stop: Sequence[str]) -> str:

@@ -51,7 +51,7 @@ class DeterministicFakeBackend:
 
     def info(self) -> ModelInfo:
         return ModelInfo(backend=self.name, name="deterministic-fake", path=self.location, format="fake",
-                         dtype="none", device="cpu")
+                         dtype="none", device="cpu", chat_template=True)
 
     def stream(self, request: GenerationRequest) -> Iterator[str]:
         # One character per token, as tokenize() counts them.
