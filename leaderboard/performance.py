@@ -15,6 +15,7 @@ from runner.perf import PERCENTILES
 from runner.presets import PRESETS, preset_options
 
 UNAVAILABLE = "unavailable"
+PERCENTILE_LABELS = tuple(f"p{p}" for p in PERCENTILES)
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class ProfileDetail:
     energy_source: str  # measured-nvml, measured-rapl, estimated or "unavailable"
     quality_run: Run | None
     charts: list[Chart] = field(default_factory=list)
+    percentile_labels: tuple[str, ...] = PERCENTILE_LABELS
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,6 @@ class ModelPerformance:
     model: ModelEntry
     profiles: list[ProfileSummary]  # latest per preset, backend and hardware
     selected: ProfileDetail | None
-    percentile_labels: list[str]
 
 
 @dataclass
@@ -128,7 +129,7 @@ def model_performance(slug: str, profile_id: int | None = None) -> ModelPerforma
     selected = None
     if chosen is not None:
         selected = profile_detail(chosen, quality_run=_quality_run(chosen, _finished_runs([model.pk])))
-    return ModelPerformance(model, [ProfileSummary.of(p) for p in profiles], selected, [f"p{p}" for p in PERCENTILES])
+    return ModelPerformance(model, [ProfileSummary.of(p) for p in profiles], selected)
 
 
 def profile_detail(profile: PerformanceProfile, *, quality_run: Run | None = None) -> ProfileDetail:
@@ -204,6 +205,7 @@ class RunPerformanceDetail:
     energy: list[tuple[str, Measure]]
     energy_source: str
     complete: bool  # False: part of the run was measured (resumed shards)
+    percentile_labels: tuple[str, ...] = PERCENTILE_LABELS
 
 
 def run_performance_detail(record: dict) -> RunPerformanceDetail | None:
