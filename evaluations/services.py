@@ -40,7 +40,9 @@ from runner.errors import BenchsiteError, ModelLoadError
 from runner.metrics import pooled
 from runner.judge import OPENAI_PREFIX, JudgeSpec, load_judge, needs_judge
 from runner.registry import JUDGE_MAX_NEW_TOKENS, ScoreContext
-from runner.modelfiles import BUNDLED_MODELS, bundled_model_path, gguf_summary, hub_snapshot, sha256_path
+from runner.modelfiles import (
+    BUNDLED_MODELS, bundled_model_path, gguf_summary, has_chat_template, hub_snapshot, sha256_path,
+)
 from runner.placement import BYTES_PER_PARAMETER, ModelShape, choose_queue, estimate_memory
 from runner.tasks import GROUPS, MULTIPLE_CHOICE, TASKS, TaskSpec, expand
 
@@ -273,6 +275,8 @@ def run_plan(
     if unjudged:
         raise BenchsiteError(f"{', '.join(unjudged)}: graded by an LLM judge; pass --judge MODEL or "
                              "--judge openai:<base_url>#<model>")
+    if chat_template and backend != "openai" and not has_chat_template(model_path(model.location)):
+        raise BenchsiteError(f"{model.name} has no chat template, and --chat-template asks for one")
     tasks = [prepare_task(spec, limit=limits.get(requested, limit), num_fewshot=num_fewshot) for requested, spec in specs]
     options = dict(backend_options or {})
     config = {
@@ -529,6 +533,8 @@ def judge_record(*, spec: str) -> dict:
     entry = model_resolve(reference=parsed.model)
     if entry.format == "endpoint":  # a registered server URL: recorded as the endpoint spec it resolves to
         return judge_record(spec=OPENAI_PREFIX + entry.location)
+    if not has_chat_template(model_path(entry.location)):
+        raise BenchsiteError(f"judge {entry.name} has no chat template: a judge must be a chat (instruction-tuned) model")
     return {"name": entry.name, "backend": "llama_cpp" if entry.format == "gguf" else "hf",
             "sha256": entry.file_sha256}
 

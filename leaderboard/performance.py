@@ -5,6 +5,7 @@ rendered to a <div> plus script; plotly.js itself is served once per page from t
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -288,12 +289,16 @@ def preset_quality_grid() -> QualityGrid:
         .only("pk", "model", "backend", "config", "requested_benchmarks", "performance", "finished_at")
         .order_by("-finished_at", "-pk")
     )
+    preset_by_options = {
+        (backend, json.dumps(preset_options(name, backend), sort_keys=True)): name
+        for name, preset in PRESETS.items() for backend in preset.options
+    }
     chosen: dict[tuple[int, str], Run] = {}
     for run in runs:
-        options = (run.config or {}).get("backend_options")
-        for name, preset in PRESETS.items():
-            if run.backend in preset.options and options == preset_options(name, run.backend):
-                chosen.setdefault((run.model_id, name), run)
+        options = json.dumps((run.config or {}).get("backend_options"), sort_keys=True)
+        name = preset_by_options.get((run.backend, options))
+        if name is not None:
+            chosen.setdefault((run.model_id, name), run)
     primary: dict[int, dict[str, float]] = {}
     for run_id, slug, value in Score.objects.filter(run__in=[r.pk for r in chosen.values()], is_primary=True) \
             .values_list("run_id", "benchmark_slug", "value"):

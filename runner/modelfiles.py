@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -86,6 +87,7 @@ class GGUFSummary:
     hidden_size: int | None = None
     attention_heads: int | None = None
     kv_heads: int | None = None
+    chat_template: bool = False
 
 
 def gguf_summary(path: Path) -> GGUFSummary:
@@ -98,6 +100,7 @@ def gguf_summary(path: Path) -> GGUFSummary:
 
         reader = GGUFReader(str(path))
         fields = {name: field.contents() for name, field in reader.fields.items() if not name.startswith("tokenizer.")}
+        chat_template = "tokenizer.chat_template" in reader.fields
     except Exception as exc:
         raise ModelLoadError(f"{path} is a corrupt GGUF file: {exc}".splitlines()[0]) from exc
     architecture = str(fields.get("general.architecture", ""))
@@ -119,4 +122,18 @@ def gguf_summary(path: Path) -> GGUFSummary:
         number("embedding_length"),
         number("attention.head_count"),
         number("attention.head_count_kv"),
+        chat_template,
     )
+
+
+def has_chat_template(path: Path) -> bool:
+    """Whether a model's files carry a chat template: GGUF metadata, or a Hugging Face folder's tokenizer files."""
+    if path.is_file():
+        return gguf_summary(path).chat_template
+    if (path / "chat_template.jinja").is_file() or (path / "chat_template.json").is_file():
+        return True
+    try:
+        tokenizer_config = json.loads((path / "tokenizer_config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return bool(tokenizer_config.get("chat_template"))

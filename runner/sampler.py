@@ -36,6 +36,8 @@ from runner.perf import (
 )
 
 DEFAULT_INTERVAL_S = 0.1
+# Finding a tree's processes scans all of /proc; it is refreshed at this period, its members read every sample.
+TREE_REFRESH_S = 1.0
 POWERCAP_ROOT = Path("/sys/class/powercap")
 # Package-level zones only (intel-rapl:0, intel-rapl:1); their sub-zones (intel-rapl:0:0) are inside them.
 RAPL_PACKAGE = re.compile(r"^intel-rapl:\d+$")
@@ -84,6 +86,7 @@ class _Series:
     timestamps: list[float] = field(default_factory=list)
     rss_bytes: list[int] = field(default_factory=list)
     cpu_percent: list[float] = field(default_factory=list)  # mean over each interval between timestamps
+    cpu_busy_seconds: list[float] = field(default_factory=list)  # CPU time the tree used in each interval
     gpu_utilisation: list[float] = field(default_factory=list)
     gpu_memory_used: list[int] = field(default_factory=list)
     gpu_temperature: list[float] = field(default_factory=list)
@@ -121,7 +124,11 @@ class ResourceSampler:
         self._gpu_energy_start_mj: list[float] | None = None
         self._gpu_energy_mj: float | None = None
         self._rapl: list[_RaplZone] = []
-        self._last_cpu_seconds = 0.0
+        self._tree: list[psutil.Process] = []
+        self._tree_read_at = float("-inf")
+        # CPU seconds of each process at its last reading, by (pid, create time): a process that exits takes
+        # only its own time with it, and one started after the previous reading counts from zero.
+        self._cpu_seconds: dict[tuple[int, float], float] = {}
         self._started = 0.0
         self._finished = 0.0
 
@@ -136,8 +143,8 @@ class ResourceSampler:
     def start(self) -> None:
         self._nvml = self._open_nvml()
         self._rapl = self._open_rapl()
+        self._read_cpu_seconds(baseline=True)
         self._started = time.perf_counter()
-        self._last_cpu_seconds = self._tree_cpu_seconds()
         self._sample(self._started)
         self._thread = threading.Thread(target=self._loop, name="resource-sampler", daemon=True)
         self._thread.start()
@@ -157,19 +164,19 @@ class ResourceSampler:
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):
+            self._refresh_tree()
             self._sample(time.perf_counter())
 
     # -- one sample ------------------------------------------------------------------------------
     def _sample(self, now: float) -> None:
         series = self._series
-        cpu_seconds = self._tree_cpu_seconds()
+        if series.timestamps and now <= series.timestamps[-1]:
+            return
+        busy = self._read_cpu_seconds()
         if series.timestamps:
             elapsed = now - series.timestamps[-1]
-            if elapsed <= 0:
-                return
-            busy = max(cpu_seconds - self._last_cpu_seconds, 0.0)
+            series.cpu_busy_seconds.append(busy)
             series.cpu_percent.append(min(100.0, 100.0 * busy / (elapsed * self.cpu_count)))
-        self._last_cpu_seconds = cpu_seconds
         series.timestamps.append(now)
         series.rss_bytes.append(self._tree_rss_bytes())
         for zone in self._rapl:
@@ -200,27 +207,41 @@ class ResourceSampler:
         else:
             series.gpu_power_w.append(float("nan"))
 
-    def _tree_processes(self) -> list[psutil.Process]:
+    def _refresh_tree(self, *, now: bool = False) -> None:
+        """The watched process and its descendants, found again once a TREE_REFRESH_S has passed.
+
+        Scanning /proc takes long under load (the GIL is handed back after every file), so it happens
+        before a sample's timestamp is taken and not at every sample; a failed scan keeps the last tree.
+        """
+        if not now and time.perf_counter() - self._tree_read_at < TREE_REFRESH_S:
+            return
         try:
-            return [self.process, *self.process.children(recursive=True)]
+            self._tree = [self.process, *self.process.children(recursive=True)]
         except psutil.Error:
-            return [self.process]
+            self._tree = self._tree or [self.process]
+        self._tree_read_at = time.perf_counter()
+
+    def _read_cpu_seconds(self, *, baseline: bool = False) -> float:
+        """CPU seconds the tree used since the last reading (with `baseline`, only record where each stands)."""
+        if baseline:
+            self._refresh_tree(now=True)
+        busy = 0.0
+        for process in self._tree:
+            try:
+                key = (process.pid, process.create_time())
+                times = process.cpu_times()
+            except psutil.Error:
+                continue  # exited: its time since the last reading is lost, the others' is not
+            seconds = times.user + times.system
+            busy += max(seconds - self._cpu_seconds.get(key, 0.0), 0.0)
+            self._cpu_seconds[key] = seconds
+        return 0.0 if baseline else busy
 
     def _tree_rss_bytes(self) -> int:
         total = 0
-        for process in self._tree_processes():
+        for process in self._tree:
             try:
                 total += process.memory_info().rss
-            except psutil.Error:
-                pass
-        return total
-
-    def _tree_cpu_seconds(self) -> float:
-        total = 0.0
-        for process in self._tree_processes():
-            try:
-                times = process.cpu_times()
-                total += times.user + times.system
             except psutil.Error:
                 pass
         return total
@@ -271,7 +292,11 @@ class ResourceSampler:
     def report(self) -> ResourceReport:
         series = self._series
         timestamps = series.timestamps
-        cpu_watts = [estimated_cpu_watts(u, rated_watts=self.rated_cpu_watts) for u in series.cpu_percent]
+        # From the CPU time used, not the capped utilisation: readings lag their timestamps a little under load.
+        cpu_watts = [
+            estimated_cpu_watts(100.0 * busy / ((end - start) * self.cpu_count), rated_watts=self.rated_cpu_watts)
+            for busy, start, end in zip(series.cpu_busy_seconds, timestamps, timestamps[1:])
+        ]
         if self._rapl:
             cpu_energy, cpu_source = sum(z.total_uj for z in self._rapl) / 1e6, MEASURED_RAPL
         else:

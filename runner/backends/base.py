@@ -97,10 +97,11 @@ def plain_dialogue(messages: str | Sequence[dict]) -> str:
 
 def chat_formatter(backend: Backend, *, required: bool):
     """The backend's chat template; for a model without one, plain_dialogue unless a template was asked for."""
-    if backend.info().chat_template:
+    info = backend.info()
+    if info.chat_template:
         return backend.apply_chat_template
     if required:
-        raise ModelLoadError(f"{backend.info().name} has no chat template, and --chat-template asks for one")
+        raise ModelLoadError(f"{info.name} has no chat template, and --chat-template asks for one")
     return plain_dialogue
 
 

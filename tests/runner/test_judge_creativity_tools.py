@@ -242,6 +242,33 @@ def test_run_plan_records_the_judge_in_the_config():
     assert services.plan_for_run(run).config == by_model.config  # a worker rebuilds the same judged plan
 
 
+@pytest.mark.django_db
+def test_run_plan_refuses_a_model_without_a_chat_template_as_judge_or_with_chat_template():
+    """Refused before any item runs: the bundled Gemma 3 270M is a base model, its GGUF carries no template."""
+    from evaluations import services
+
+    gemma = services.model_resolve(reference="gemma-3-270m")
+    with pytest.raises(BenchsiteError, match="judge gemma-3-270m has no chat template"):
+        services.run_plan(model=gemma, backend="fake", benchmarks=["mt_bench"], limit=1, judge="gemma-3-270m")
+    with pytest.raises(BenchsiteError, match="gemma-3-270m has no chat template, and --chat-template"):
+        services.run_plan(model=gemma, backend="llama_cpp", benchmarks=["arc_easy"], limit=1, chat_template=True)
+    smollm2 = services.model_resolve(reference="SmolLM2-135M-Instruct")
+    plan = services.run_plan(model=smollm2, backend="llama_cpp", benchmarks=["arc_easy"], limit=1, chat_template=True)
+    assert plan.chat_template
+
+
+def test_chat_templates_are_found_in_gguf_metadata_and_hugging_face_folders(tiny_llama_dir, smollm2_path, tmp_path):
+    from runner.modelfiles import bundled_model_path, has_chat_template
+
+    assert has_chat_template(smollm2_path)
+    assert not has_chat_template(bundled_model_path("gemma-3-270m"))
+    assert not has_chat_template(tiny_llama_dir)
+    with_template = tmp_path / "chat-llama"
+    with_template.mkdir()
+    (with_template / "chat_template.jinja").write_text("{% for m in messages %}{{ m.content }}{% endfor %}")
+    assert has_chat_template(with_template)
+
+
 # -- creativity: constraints one by one -----------------------------------------------------------------
 @pytest.mark.parametrize("kind, parameters, text, kept", [
     ("word_count", {"min": 3, "max": 5}, "One two three four.", True),
