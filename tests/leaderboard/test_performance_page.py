@@ -223,6 +223,7 @@ def test_quality_grid_puts_each_presets_newest_run_beside_the_others(client: Cli
     assert str(grid.rows[0].output_tokens_per_s) == "31.5 tok/s" and str(grid.rows[0].energy_per_sample) == "2.50 J"
     assert not grid.rows[1].energy_per_sample.available
     html = client.get(reverse("leaderboard:performance")).content.decode()
+    assert "<title>Performance · benchsite</title>" in html and html.count('id="quality-grid"') == 1
     table = html[html.index('id="quality-grid"'):]
     assert 'data-preset="memory_optimized"' in table and ">50.0<" in table and ">45.0<" in table
     assert reverse("leaderboard:run_detail", args=[memory.pk]) in table
