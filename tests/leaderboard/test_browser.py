@@ -29,6 +29,8 @@ pytestmark = [
 
 @pytest.fixture
 def page(monkeypatch: pytest.MonkeyPatch) -> Iterator:
+    """Chromium through Playwright. Ask for it after the fixtures that write to the database: ORM calls made
+    while Playwright's event loop runs open a connection of their own, which the test teardown never closes."""
     from playwright.sync_api import sync_playwright
 
     # Playwright's sync API keeps an event loop running in this thread; fixtures still use the ORM here.
@@ -50,7 +52,7 @@ def assert_not_reloaded(page) -> None:
     assert page.evaluate("window.__no_reload === true"), "the page reloaded instead of swapping a fragment"
 
 
-def test_sort_leaderboard_and_filter_samples(page, live_server, board: Board):
+def test_sort_leaderboard_and_filter_samples(board: Board, live_server, page):
     from playwright.sync_api import expect
 
     page.goto(live_server.url + reverse("leaderboard:index"))
