@@ -143,9 +143,9 @@ class ResourceSampler:
     def start(self) -> None:
         self._nvml = self._open_nvml()
         self._rapl = self._open_rapl()
-        self._read_cpu_seconds(baseline=True)
+        self._refresh_tree(now=True)
         self._started = time.perf_counter()
-        self._sample(self._started)
+        self._sample(self._started)  # the first reading only records where each process stands
         self._thread = threading.Thread(target=self._loop, name="resource-sampler", daemon=True)
         self._thread.start()
 
@@ -221,10 +221,8 @@ class ResourceSampler:
             self._tree = self._tree or [self.process]
         self._tree_read_at = time.perf_counter()
 
-    def _read_cpu_seconds(self, *, baseline: bool = False) -> float:
-        """CPU seconds the tree used since the last reading (with `baseline`, only record where each stands)."""
-        if baseline:
-            self._refresh_tree(now=True)
+    def _read_cpu_seconds(self) -> float:
+        """CPU seconds the tree used since the last reading."""
         busy = 0.0
         for process in self._tree:
             try:
@@ -235,7 +233,7 @@ class ResourceSampler:
             seconds = times.user + times.system
             busy += max(seconds - self._cpu_seconds.get(key, 0.0), 0.0)
             self._cpu_seconds[key] = seconds
-        return 0.0 if baseline else busy
+        return busy
 
     def _tree_rss_bytes(self) -> int:
         total = 0
