@@ -161,9 +161,9 @@ def test_profile_query_selects_an_older_profile(client: Client):
     old = stored_profile(model, results=fake_results(sweep=False))
     new = stored_profile(model)
     assert selectors.model_performance(model.slug).selected.profile == new
-    page = selectors.model_performance(model.slug, old.pk)
-    assert page.selected.profile == old and page.selected.charts == []
-    assert [summary.profile.pk for summary in page.profiles] == [new.pk]  # the list shows the latest of each configuration
+    detail = selectors.model_performance(model.slug, old.pk)
+    assert detail.selected.profile == old and detail.selected.charts == []
+    assert [summary.profile.pk for summary in detail.profiles] == [new.pk]  # the list shows the latest of each configuration
 
 
 @pytest.mark.django_db

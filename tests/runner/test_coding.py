@@ -17,7 +17,6 @@ from runner.engine import evaluate_items, prepare_task
 from runner.registry import SCORERS, ScoreContext
 from runner.sandbox import CodeExecutionDisabled
 from runner.tasks import TASKS
-from runner.templates import TEMPLATES
 
 LM_EVAL_TASKS = Path(__import__("lm_eval").__file__).parent / "tasks"
 EXECUTE = ScoreContext(allow_execution=True, execution_timeout_s=5.0, execution_memory_mb=512)

@@ -11,7 +11,6 @@ from typing import Callable
 
 import pytest
 import redis
-from django.conf import settings
 from django.db import connection
 
 REPO = Path(__file__).resolve().parents[2]
