@@ -90,7 +90,17 @@ class GGUFSummary:
 
 
 def gguf_summary(path: Path) -> GGUFSummary:
-    """Read a GGUF header; a file that is not valid GGUF raises ModelLoadError with one line."""
+    """Read a GGUF header; a file that is not valid GGUF raises ModelLoadError with one line.
+
+    Parsed once per file version: GGUFReader reads every metadata array (a 262k-token vocabulary takes
+    seconds), and planning, placement and loading a run all ask.
+    """
+    stat = Path(path).stat()
+    return _gguf_summary_cached(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=64)
+def _gguf_summary_cached(path: str, size: int, mtime_ns: int) -> GGUFSummary:
     with open(path, "rb") as handle:
         if handle.read(4) != GGUF_MAGIC:
             raise ModelLoadError(f"{path} is not a GGUF file (bad magic bytes)")
