@@ -142,7 +142,7 @@ class ResourceSampler:
     def start(self) -> None:
         self._nvml = self._open_nvml()
         self._rapl = self._open_rapl()
-        self._refresh_tree(now=True)
+        self._refresh_tree(force=True)
         self._started = time.perf_counter()
         self._sample(self._started)  # the first reading only records where each process stands
         self._thread = threading.Thread(target=self._loop, name="resource-sampler", daemon=True)
@@ -204,13 +204,13 @@ class ResourceSampler:
         else:
             series.gpu_power_w.append(float("nan"))
 
-    def _refresh_tree(self, *, now: bool = False) -> None:
+    def _refresh_tree(self, *, force: bool = False) -> None:
         """The watched process and its descendants, found again once a TREE_REFRESH_S has passed.
 
         Scanning /proc takes long under load (the GIL is handed back after every file), so it happens
         before a sample's timestamp is taken and not at every sample; a failed scan keeps the last tree.
         """
-        if not now and time.perf_counter() - self._tree_read_at < TREE_REFRESH_S:
+        if not force and time.perf_counter() - self._tree_read_at < TREE_REFRESH_S:
             return
         try:
             self._tree = [self.process, *self.process.children(recursive=True)]
