@@ -5,6 +5,13 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 MANAGE := $(PY) manage.py
 STAMP := $(VENV)/.installed
+# llama.cpp compiled for every x86-64 CPU of this workplace (AVX2/FMA/F16C), never for the build machine:
+# a native build puts AMX/AVX-512 kernels in that crash elsewhere. Set LLAMA_CMAKE_ARGS for a tuned build
+# (docs/llama-cpp-build.md). The wheel is cached under a key of the version and the flags, because pip's
+# own wheel cache ignores CMAKE_ARGS and would silently reuse a wheel built with other flags.
+LLAMA_VERSION := 0.3.36
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+LLAMA_WHEELS := $(HOME)/.cache/benchsite/wheels/llama_cpp_python-$(LLAMA_VERSION)-$(shell printf '%s' '$(LLAMA_CMAKE_ARGS)' | sha256sum | cut -c1-16)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
@@ -16,6 +23,10 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-data.txt Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip wheel
 	$(PIP) install torch==2.13.0
+	ls $(LLAMA_WHEELS)/llama_cpp_python-*.whl >/dev/null 2>&1 || \
+	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) wheel --no-deps --no-cache-dir --no-binary llama_cpp_python \
+	    llama_cpp_python==$(LLAMA_VERSION) -w $(LLAMA_WHEELS)
+	$(PIP) install --no-deps --force-reinstall $(LLAMA_WHEELS)/llama_cpp_python-*.whl
 	$(PIP) install -r requirements.txt -r requirements-dev.txt
 	$(PIP) install --no-deps -r requirements-data.txt
 	$(MAKE) system-packages

@@ -38,7 +38,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from runner.datasets import NORMALIZERS, DataSource, data_dir  # noqa: E402
 from runner.modelfiles import bundled_model_path  # noqa: E402
-from runner.tasks import MULTIPLE_CHOICE, TASKS, TaskSpec  # noqa: E402
+from runner.catalog import MULTIPLE_CHOICE, TASKS, TaskSpec  # noqa: E402
 
 if TYPE_CHECKING:
     from datasets import Dataset, DatasetDict

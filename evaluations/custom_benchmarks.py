@@ -28,7 +28,7 @@ from runner.custom import (
 )
 from runner.errors import BenchsiteError, DataUnavailable
 from runner.spec import TaskSpec
-from runner.tasks import is_builtin, register
+from runner.catalog import is_builtin, register
 
 STORAGE_FOLDER = "custom_benchmarks"  # under settings.VAR_DIR
 SPEC_SUFFIX = ".spec.json"

@@ -44,7 +44,7 @@ from runner.modelfiles import (
     BUNDLED_MODELS, bundled_model_path, gguf_summary, has_chat_template, hub_snapshot, sha256_path,
 )
 from runner.placement import BYTES_PER_PARAMETER, ModelShape, choose_queue, estimate_memory
-from runner.tasks import GROUPS, MULTIPLE_CHOICE, TASKS, TaskSpec, expand
+from runner.catalog import GROUPS, MULTIPLE_CHOICE, TASKS, TaskSpec, expand
 
 BUNDLED_PREFIX = "bundled:"
 FEWSHOT_SEED = 1234

@@ -30,7 +30,7 @@ from evaluations.models import (
 from evaluations.progress import progress_snapshot
 from evaluations.selectors import run_samples
 from leaderboard.performance import RunPerformanceDetail, run_performance_detail
-from runner.tasks import DEFAULT_SUITE, GROUPS
+from runner.catalog import DEFAULT_SUITE, GROUPS
 
 SORT_AVERAGE = "average"
 SORT_MODEL = "model"

@@ -30,7 +30,7 @@ from runner.metrics import (
     weighted_mean,
 )
 from runner.registry import SCORERS, ScoreContext
-from runner.tasks import GENERATE_UNTIL, TaskSpec
+from runner.spec import GENERATE_UNTIL, TaskSpec
 from runner.templates import TEMPLATES, Doc
 
 ChatTemplate = Callable[[str | Sequence[dict]], str]

@@ -1,7 +1,7 @@
 """Benchmark families beyond the core harness tasks, one module each.
 
 Each module registers its templates and scorers (runner.registry) and exposes `TASKS` (a list of
-TaskSpec) and optionally `GROUPS` (a list of TaskGroup); runner.tasks collects them from `MODULES`.
+TaskSpec) and optionally `GROUPS` (a list of TaskGroup); runner.catalog collects them from `MODULES`.
 """
 from __future__ import annotations
 

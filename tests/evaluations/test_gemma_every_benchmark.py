@@ -9,7 +9,7 @@ from django.core.management import call_command
 
 from evaluations.models import Run, RunStatus, Sample
 from runner.datasets import load_split
-from runner.tasks import GENERATE_UNTIL, TASKS
+from runner.catalog import GENERATE_UNTIL, TASKS
 
 # One task per BBH: the group is 27 tasks of 3-shot chain of thought.
 SLUGS = [

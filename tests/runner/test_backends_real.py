@@ -6,7 +6,7 @@ import pytest
 
 from runner.backends import GenerationRequest, load_backend
 from runner.engine import evaluate_items, prepare_task
-from runner.tasks import TASKS
+from runner.catalog import TASKS
 
 pytestmark = pytest.mark.slow
 

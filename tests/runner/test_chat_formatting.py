@@ -8,7 +8,7 @@ from runner.backends.fake import DeterministicFakeBackend
 from runner.engine import evaluate_items, prepare_task
 from runner.errors import ModelLoadError
 from runner.registry import ScoreContext
-from runner.tasks import TASKS
+from runner.catalog import TASKS
 
 
 class BaseModel(DeterministicFakeBackend):

@@ -16,7 +16,7 @@ from runner.datasets import load_split
 from runner.engine import evaluate_items, prepare_task
 from runner.registry import SCORERS, ScoreContext
 from runner.sandbox import CodeExecutionDisabled
-from runner.tasks import TASKS
+from runner.catalog import TASKS
 
 LM_EVAL_TASKS = Path(__import__("lm_eval").__file__).parent / "tasks"
 EXECUTE = ScoreContext(allow_execution=True, execution_timeout_s=5.0, execution_memory_mb=512)

@@ -11,7 +11,7 @@ import yaml
 from runner.datasets import DATA_DIR_ENV, DataSource, load_split
 from runner.engine import prepare_task
 from runner.errors import DataUnavailable
-from runner.tasks import GROUPS, TASKS, MMLU_SUBJECTS
+from runner.catalog import GROUPS, TASKS, MMLU_SUBJECTS
 from runner.templates import TEMPLATES
 
 LM_EVAL_TASKS = Path(__import__("lm_eval").__file__).parent / "tasks"

@@ -17,7 +17,7 @@ from runner.ifeval_checks.text import (
     word_tokenize,
 )
 from runner.registry import ScoreContext
-from runner.tasks import TASKS
+from runner.catalog import TASKS
 
 GERMAN = "Das Wetter ist heute sehr schön, und wir gehen am Nachmittag mit den Kindern in den Park."
 ENGLISH = "The weather is very nice today, and we are going to the park with the children this afternoon."

@@ -27,7 +27,7 @@ from runner.judge import (
     single_prompt_name,
 )
 from runner.registry import SCORERS, ScoreContext
-from runner.tasks import TASKS
+from runner.catalog import TASKS
 
 REPO_DATA = Path(creativity.__file__).resolve().parent / "data"
 

@@ -15,7 +15,7 @@ from runner.backends.base import Generation, GenerationRequest, truncate_at_stop
 from runner.datasets import load_split
 from runner.engine import evaluate_items, prepare_task
 from runner.registry import SCORERS, ScoreContext
-from runner.tasks import GROUPS, TASKS
+from runner.catalog import GROUPS, TASKS
 from runner.templates import TEMPLATES
 from runner.text_metrics import best_exact_match, best_token_f1, normalize_answer, token_f1
 from tests.runner.test_datasets import harness_yaml, render

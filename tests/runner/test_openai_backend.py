@@ -18,7 +18,7 @@ from runner.backends import GenerationRequest, LoglikelihoodRequest, load_backen
 from runner.backends.openai import decode_chat, split_location
 from runner.engine import evaluate_items, prepare_task
 from runner.errors import BenchsiteError, ModelLoadError
-from runner.tasks import TASKS
+from runner.catalog import TASKS
 
 pytestmark = pytest.mark.slow
 SERVER_START_TIMEOUT_S = 180

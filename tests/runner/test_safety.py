@@ -22,7 +22,7 @@ from runner.datasets import load_split
 from runner.engine import aggregate, prepare_task
 from runner.registry import ScoreContext
 from runner.similarity import bleu, rouge
-from runner.tasks import TASKS
+from runner.catalog import TASKS
 from runner.templates import Doc
 
 DATA = Path(__file__).resolve().parents[2] / "runner" / "benchmarks" / "data"

@@ -17,7 +17,7 @@ from evaluations.services import score_context
 from runner.engine import PreparedItem, prepare_task
 from runner.errors import BenchsiteError
 from runner.registry import SCORERS, ScoreContext
-from runner.tasks import MULTIPLE_CHOICE, TaskSpec, expand
+from runner.catalog import MULTIPLE_CHOICE, TaskSpec, expand
 
 USAGE_ERROR = 2
 SOME_ITEMS_BAD = 1
