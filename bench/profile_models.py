@@ -36,7 +36,8 @@ def main() -> int:
     import django
 
     django.setup()
-    from evaluations import performance, services
+    from evaluations import performance
+    from evaluations.services import model_entries
     from evaluations.models import PerformanceProfile
     from runner.environment import hardware
     from runner.presets import preset_options
@@ -45,7 +46,7 @@ def main() -> int:
                                         max_new_tokens=args.max_new_tokens, sweep=args.sweep)
     label = performance.hardware_label(hardware())
     names = [name.strip() for name in args.models.split(",")] if args.models else None
-    for model in services.model_register_bundled(names=names):
+    for model in model_entries.model_register_bundled(names=names):
         for preset in [name.strip() for name in args.presets.split(",") if name.strip()]:
             options = preset_options(preset, "llama_cpp")
             if args.threads is not None:

@@ -32,7 +32,7 @@ app.steps["worker"].add(Heartbeat)
 
 
 def _heartbeat(hostname: str) -> None:
-    from evaluations.services import worker_heartbeat
+    from evaluations.services.workers import worker_heartbeat
 
     try:
         worker_heartbeat(hostname=hostname)
@@ -42,14 +42,16 @@ def _heartbeat(hostname: str) -> None:
 
 @worker_ready.connect
 def _register(sender, **_kwargs) -> None:
-    from evaluations.services import worker_register
+    from evaluations.services.workers import shards_requeue_orphaned, worker_register
 
     queues = [queue.name for queue in sender.app.amqp.queues.consume_from.values()]
     worker_register(hostname=sender.hostname, queues=queues)
+    # A worker starting alone after a crash resumes the dead one's shards; it need not wait for beat.
+    shards_requeue_orphaned(hostname=sender.hostname)
 
 
 @worker_shutdown.connect
 def _unregister(sender, **_kwargs) -> None:
-    from evaluations.services import worker_stopped
+    from evaluations.services.workers import worker_stopped
 
     worker_stopped(hostname=sender.hostname)

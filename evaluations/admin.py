@@ -27,7 +27,7 @@ class SuiteAdmin(admin.ModelAdmin):
 class ScoreInline(admin.TabularInline):
     model = Score
     extra = 0
-    readonly_fields = ("benchmark_slug", "metric", "value", "stderr", "n", "is_primary")
+    readonly_fields = ("benchmark", "metric", "value", "stderr", "n", "is_primary", "config_key")
 
 
 @admin.register(Run)
@@ -49,5 +49,5 @@ class SampleAdmin(admin.ModelAdmin):
 
 @admin.register(Score)
 class ScoreAdmin(admin.ModelAdmin):
-    list_display = ("run", "benchmark_slug", "metric", "value", "stderr", "n", "is_primary")
-    list_filter = ("is_primary", "benchmark_slug")
+    list_display = ("run", "benchmark", "metric", "value", "stderr", "n", "is_primary")
+    list_filter = ("is_primary", "benchmark__slug")

@@ -78,7 +78,12 @@ class Suite(models.Model):
     version = models.CharField(max_length=20, default="1")
     benchmarks = models.ManyToManyField(Benchmark, related_name="suites")
     limits = models.JSONField(default=dict, blank=True, help_text="Items per benchmark slug (empty: all)")
+    entries = models.JSONField(
+        default=dict, blank=True, help_text="Configuration key per benchmark slug (runner.suites.task_config_key)"
+    )
+    order = models.JSONField(default=list, blank=True, help_text="Benchmark slugs in column order")
     description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, null=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["slug", "version"], name="suite_version_unique")]
@@ -106,6 +111,7 @@ class Run(models.Model):
     benchmarks = models.ManyToManyField(Benchmark, related_name="runs")
     requested_benchmarks = models.JSONField(default=list, help_text="Slugs as requested (groups unexpanded)")
     backend = models.CharField(max_length=30)
+    preset = models.CharField(max_length=40, blank=True, help_text="runner.presets name; blank: custom options")
     config = models.JSONField(default=dict)
     config_hash = models.CharField(max_length=64, db_index=True)
     status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True)
@@ -121,7 +127,7 @@ class Run(models.Model):
     )
     queue = models.CharField(max_length=40, blank=True, help_text="Celery queue (hardware class) it runs on")
     estimated_memory_bytes = models.BigIntegerField(null=True, blank=True)
-    is_private = models.BooleanField(default=False, help_text="Progress streams only to the owner")
+    is_private = models.BooleanField(default=False, help_text="Seen only by its owner and staff")
     submission_key = models.CharField(
         max_length=64, null=True, blank=True, help_text="Same key while active = the same submission"
     )
@@ -226,21 +232,39 @@ class Sample(models.Model):
 
 
 class Score(models.Model):
-    """An aggregate over stored samples: one metric of one benchmark (or group) in one run."""
+    """An aggregate over stored samples: one metric of one benchmark version (or group) in one run.
+
+    `config_key` identifies the benchmark's configuration in the run (runner.suites.task_config_key): a
+    suite counts the score only when it equals the suite's key. `baseline` is random chance, the scale
+    fields declare the metric's range and direction (runner.metrics.MetricScale), and `normalized` places
+    the value between chance (0) and the best possible score (1) for the leaderboard's average.
+    """
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="scores")
-    benchmark_slug = models.SlugField(max_length=100)
+    benchmark = models.ForeignKey(Benchmark, on_delete=models.PROTECT, related_name="scores")
     metric = models.CharField(max_length=60)
     value = models.FloatField()
     stderr = models.FloatField(null=True, blank=True)
     n = models.PositiveIntegerField()
     is_primary = models.BooleanField(default=False, db_index=True)
+    config_key = models.CharField(max_length=64, blank=True, db_index=True)
+    baseline = models.FloatField(null=True, blank=True)
+    normalized = models.FloatField(null=True, blank=True, help_text="(value − baseline) / (best − baseline), ≥ 0")
+    normalized_stderr = models.FloatField(null=True, blank=True)
+    scale_min = models.FloatField(default=0.0)
+    scale_max = models.FloatField(default=1.0)
+    higher_is_better = models.BooleanField(default=True)
 
     class Meta:
-        ordering = ["benchmark_slug", "metric"]
+        ordering = ["benchmark__slug", "metric"]
         constraints = [
-            models.UniqueConstraint(fields=["run", "benchmark_slug", "metric"], name="score_unique_per_run")
+            models.UniqueConstraint(fields=["run", "benchmark", "metric"], name="score_unique_per_run_benchmark")
         ]
+        indexes = [models.Index(fields=["config_key", "is_primary"], name="score_config_primary_idx")]
+
+    @property
+    def benchmark_slug(self) -> str:
+        return self.benchmark.slug
 
 
 class PerformanceProfile(models.Model):

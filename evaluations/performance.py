@@ -8,7 +8,7 @@ from typing import Callable
 from django.conf import settings
 
 from evaluations.models import ModelEntry, PerformanceProfile, Run
-from evaluations.services import model_path
+from evaluations.services.model_entries import model_path
 from runner.backends import BACKENDS, load_backend
 from runner.environment import hardware
 from runner.errors import BenchsiteError

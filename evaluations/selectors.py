@@ -1,15 +1,37 @@
 """Reads of the evaluation domain shaped for their consumers (the CLI's JSON, pages, the API)."""
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from evaluations.models import Run, Sample, Score
 
 
+def visible_runs(user) -> QuerySet[Run]:
+    """The runs a user may see anywhere (pages, fragments, websockets, counts, exports, the API).
+
+    A private run is seen only by its owner and by staff; everyone else, anonymous or not, never learns
+    it exists.
+    """
+    if user is not None and user.is_authenticated and user.is_staff:
+        return Run.objects.all()
+    if user is not None and user.is_authenticated:
+        return Run.objects.filter(Q(is_private=False) | Q(created_by_id=user.pk))
+    return Run.objects.filter(is_private=False)
+
+
+def worker_silence_cutoff() -> datetime:
+    """A worker that has not sent a heartbeat since this moment (three intervals) counts as down."""
+    return timezone.now() - timedelta(seconds=3 * settings.BENCHSITE_HEARTBEAT_SECONDS)
+
+
 def run_scores(*, run: Run) -> dict[str, dict[str, dict]]:
     scores: dict[str, dict[str, dict]] = {}
-    for score in Score.objects.filter(run=run).order_by("benchmark_slug", "metric"):
-        scores.setdefault(score.benchmark_slug, {})[score.metric] = {
+    for score in Score.objects.filter(run=run).select_related("benchmark").order_by("benchmark__slug", "metric"):
+        scores.setdefault(score.benchmark.slug, {})[score.metric] = {
             "value": score.value,
             "stderr": score.stderr,
             "n": score.n,

@@ -285,7 +285,7 @@ def preset_quality_grid() -> QualityGrid:
     """Models × presets × benchmarks: each model's newest finished run under each preset's exact backend
     options, with its primary scores and the run's own speed and energy. Two queries."""
     runs = (
-        Run.objects.filter(status=RunStatus.FINISHED).select_related("model")
+        Run.objects.filter(status=RunStatus.FINISHED, is_private=False).select_related("model")
         .only("pk", "model", "backend", "config", "requested_benchmarks", "performance", "finished_at")
         .order_by("-finished_at", "-pk")
     )
@@ -301,7 +301,7 @@ def preset_quality_grid() -> QualityGrid:
             chosen.setdefault((run.model_id, name), run)
     primary: dict[int, dict[str, float]] = {}
     for run_id, slug, value in Score.objects.filter(run__in=[r.pk for r in chosen.values()], is_primary=True) \
-            .values_list("run_id", "benchmark_slug", "value"):
+            .values_list("run_id", "benchmark__slug", "value"):
         primary.setdefault(run_id, {})[slug] = value
     benchmarks = sorted({slug for run in chosen.values() for slug in run.requested_benchmarks
                          if slug in primary.get(run.pk, {})})
@@ -329,7 +329,7 @@ def _latest_per_configuration(
 
 def _finished_runs(model_ids) -> list[Run]:
     return list(
-        Run.objects.filter(model_id__in=model_ids, status=RunStatus.FINISHED)
+        Run.objects.filter(model_id__in=model_ids, status=RunStatus.FINISHED, is_private=False)
         .only("pk", "model_id", "backend", "config", "finished_at")
         .order_by("-finished_at")
     )

@@ -1,16 +1,14 @@
 """Reads shaped for the leaderboard pages: the models × benchmarks table, model and run pages, samples."""
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import reduce
 from operator import or_
 from statistics import fmean
 
-from datetime import timedelta
-
 from django.conf import settings
-from django.utils import timezone
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.core.paginator import Page, Paginator
@@ -19,23 +17,24 @@ from django.db.models.functions import RowNumber
 
 from evaluations.models import (
     ACTIVE_STATUSES,
-    FINAL_STATUSES,
     Benchmark,
     ModelEntry,
     Run,
     RunStatus,
     Score,
+    Suite,
     WorkerRecord,
 )
-from evaluations.progress import progress_snapshot
-from evaluations.selectors import run_samples
+from evaluations.progress import RunProgress, progress_snapshot
+from evaluations.selectors import run_samples, visible_runs, worker_silence_cutoff
 from leaderboard.performance import RunPerformanceDetail, run_performance_detail
-from runner.catalog import DEFAULT_SUITE, GROUPS
 
 SORT_AVERAGE = "average"
 SORT_MODEL = "model"
 # Below this many items a score most likely comes from a --limit run: a subset, with wide error bars.
 SUBSET_ITEMS = 100
+# Suites offered first when no suite is asked for: the full one once it has results, else the demo.
+DEFAULT_SUITE_ORDER = ("standard", "demo")
 
 
 @dataclass(frozen=True)
@@ -51,17 +50,26 @@ class Cell:
     stderr: float | None
     n: int
     run_id: int
+    normalized: float | None
+    normalized_stderr: float | None
+    scale_max: float
 
     @property
     def is_subset(self) -> bool:
         return self.n < SUBSET_ITEMS
+
+    @property
+    def is_fraction(self) -> bool:
+        """0-1 metrics are shown in percent; others (MT-Bench's 1-10) on their own scale."""
+        return self.scale_max <= 1.0
 
 
 @dataclass
 class LeaderboardRow:
     model: ModelEntry
     cells: list[Cell | None]  # aligned with Leaderboard.columns
-    average: float | None
+    average: float | None  # mean of baseline-normalised scores over the covered columns
+    average_stderr: float | None
     covered: int  # how many columns the average is taken over
 
 
@@ -71,6 +79,8 @@ class Leaderboard:
     rows: list[LeaderboardRow]
     sort: str
     descending: bool
+    suite: Suite | None = None
+    suites: list[Suite] = field(default_factory=list)
 
 
 @dataclass
@@ -98,32 +108,70 @@ class RunDetail:
 
 
 # -- leaderboard ---------------------------------------------------------------------------------
-def leaderboard_rows(*, sort: str | None = None, descending: bool = True) -> Leaderboard:
-    """Every model with a finished run against the latest primary score of each benchmark column.
+def suite_choices() -> list[Suite]:
+    """Every suite version, the default ones first, newest version first within a slug."""
+    suites = list(Suite.objects.order_by("slug", F("created_at").desc(nulls_last=True), "-pk"))
+    rank = {slug: index for index, slug in enumerate(DEFAULT_SUITE_ORDER)}
+    return sorted(suites, key=lambda suite: rank.get(suite.slug, len(rank)))
 
-    Three queries whatever the number of models and runs: latest primary scores, models, titles.
+
+def leaderboard_rows(*, suite_id: int | str | None = None, sort: str | None = None,
+                     descending: bool = True) -> Leaderboard:
+    """Models × the chosen suite version's benchmarks, from public finished runs whose configuration matches.
+
+    A cell is the latest primary score whose configuration key equals the suite's for that benchmark, so
+    runs on other items, few-shot counts or prompt versions never mix in. Four queries whatever the size.
     """
-    latest = list(_latest_primary_scores().values("run__model_id", "benchmark_slug", "metric", "value",
-                                                   "stderr", "n", "run_id"))
-    slugs = top_level_slugs({row["benchmark_slug"] for row in latest})
-    metrics = {row["benchmark_slug"]: row["metric"] for row in latest}
+    suites = suite_choices()
+    suite = _chosen_suite(suites, suite_id)
+    if suite is None:
+        return Leaderboard([], [], SORT_AVERAGE, descending, None, suites)
+    entries: dict[str, str] = suite.entries
+    slugs = [slug for slug in (suite.order or sorted(entries)) if slug in entries]
+    latest = list(
+        _latest_primary_scores(config_key__in=list(entries.values()), run__is_private=False).values(
+            "run__model_id", "benchmark__slug", "metric", "value", "stderr", "n", "run_id", "normalized",
+            "normalized_stderr", "scale_max",
+        )
+    )
     titles = _benchmark_titles(slugs)
-    columns = [Column(slug, titles.get(slug, slug), metrics[slug]) for slug in slugs]
-    cells: dict[tuple[int, str], Cell] = {
-        (row["run__model_id"], row["benchmark_slug"]): Cell(row["value"], row["stderr"], row["n"], row["run_id"])
-        for row in latest
-    }
-    models = ModelEntry.objects.filter(runs__status=RunStatus.FINISHED).distinct().order_by("name")
+    metrics = {row["benchmark__slug"]: row["metric"] for row in latest}
+    columns = [Column(slug, titles.get(slug, slug), metrics.get(slug, "")) for slug in slugs]
+    cells = {(row["run__model_id"], row["benchmark__slug"]): _cell(row) for row in latest}
+    model_ids = {model_id for model_id, _ in cells}
+    models = ModelEntry.objects.filter(pk__in=model_ids).order_by("name")
     rows = [_row(model, [cells.get((model.pk, slug)) for slug in slugs]) for model in models]
     sort = sort if sort in {SORT_MODEL, *slugs} else SORT_AVERAGE
-    board = Leaderboard(columns, rows, sort, descending)
+    board = Leaderboard(columns, rows, sort, descending, suite, suites)
     _sort_rows(board)
     return board
 
 
+def _chosen_suite(suites: list[Suite], suite_id: int | str | None) -> Suite | None:
+    by_id = {str(suite.pk): suite for suite in suites}
+    if suite_id is not None and str(suite_id) in by_id:
+        return by_id[str(suite_id)]
+    keyed = Score.objects.filter(is_primary=True, run__status=RunStatus.FINISHED, run__is_private=False)
+    for suite in suites:  # the first default suite that has any result
+        if keyed.filter(config_key__in=list(suite.entries.values())).exists():
+            return suite
+    return suites[0] if suites else None
+
+
+def _cell(row: dict) -> Cell:
+    return Cell(row["value"], row["stderr"], row["n"], row["run_id"], row["normalized"], row["normalized_stderr"],
+                row["scale_max"])
+
+
 def _row(model: ModelEntry, cells: list[Cell | None]) -> LeaderboardRow:
-    values = [cell.value for cell in cells if cell is not None]
-    return LeaderboardRow(model, cells, fmean(values) if values else None, len(values))
+    """The average of baseline-normalised scores; its standard error treats benchmarks as independent."""
+    present = [cell for cell in cells if cell is not None and cell.normalized is not None]
+    if not present:
+        return LeaderboardRow(model, cells, None, None, 0)
+    average = fmean(cell.normalized for cell in present)  # type: ignore[misc]
+    errors = [cell.normalized_stderr for cell in present]
+    stderr = math.sqrt(sum(e * e for e in errors)) / len(present) if all(e is not None for e in errors) else None
+    return LeaderboardRow(model, cells, average, stderr, len(present))
 
 
 def _sort_rows(board: Leaderboard) -> None:
@@ -149,7 +197,7 @@ def _latest_primary_scores(**filters) -> QuerySet[Score]:
     """The primary score of each (model, benchmark) from the most recent finished run that has it."""
     recency = Window(
         RowNumber(),
-        partition_by=[F("run__model_id"), F("benchmark_slug")],
+        partition_by=[F("run__model_id"), F("benchmark__slug")],
         order_by=[F("run__finished_at").desc(nulls_last=True), F("run__created_at").desc(), F("run_id").desc()],
     )
     return (
@@ -160,11 +208,11 @@ def _latest_primary_scores(**filters) -> QuerySet[Score]:
 
 
 def top_level_slugs(slugs: Iterable[str]) -> list[str]:
-    """The default suite's benchmarks first, then the others by name, leaving out members of a present group."""
+    """Benchmarks by name, leaving out members of a group that is present."""
     present = set(slugs)
-    members = {member for group in GROUPS.values() if group.slug in present for member in group.members}
-    top = present - members
-    return [slug for slug in DEFAULT_SUITE if slug in top] + sorted(top - set(DEFAULT_SUITE))
+    groups = Benchmark.objects.filter(slug__in=present, is_group=True).values_list("task_spec", flat=True)
+    members = {member for spec in groups for member in spec.get("members", [])}
+    return sorted(present - members)
 
 
 def _benchmark_titles(slugs: Iterable[str]) -> dict[str, str]:
@@ -175,50 +223,61 @@ def _benchmark_titles(slugs: Iterable[str]) -> dict[str, str]:
 def _group_scores(scores: Iterable[Score], titles: dict[str, str]) -> list[BenchmarkScores]:
     """Score rows (ordered by slug, metric) as one entry per top-level benchmark, group members nested."""
     by_slug: dict[str, BenchmarkScores] = {}
+    members_of: dict[str, list[str]] = {}
     for score in scores:
-        slug = score.benchmark_slug
+        slug = score.benchmark.slug
         entry = by_slug.setdefault(slug, BenchmarkScores(slug, titles.get(slug, slug), score.run_id, []))
         entry.metrics.append(score)
+        if score.benchmark.is_group:
+            members_of[slug] = score.benchmark.task_spec.get("members", [])
     for entry in by_slug.values():
         entry.metrics.sort(key=lambda score: (not score.is_primary, score.metric))
     top = top_level_slugs(by_slug)
     for slug in top:
-        if slug in GROUPS:
-            by_slug[slug].members = [by_slug[m] for m in sorted(GROUPS[slug].members) if m in by_slug]
+        if slug in members_of:
+            by_slug[slug].members = [by_slug[m] for m in sorted(members_of[slug]) if m in by_slug]
     return [by_slug[slug] for slug in top]
 
 
 # -- models and runs -----------------------------------------------------------------------------
-def model_list() -> QuerySet[ModelEntry]:
-    finished = Q(runs__status=RunStatus.FINISHED)
+def model_list(user: AbstractBaseUser | AnonymousUser | None) -> QuerySet[ModelEntry]:
+    """Models with the counts of the runs this user may see (a private run is not even counted)."""
+    seen = Q(runs__in=visible_runs(user))
+    finished = seen & Q(runs__status=RunStatus.FINISHED)
     # Meta.ordering is ignored in GROUP BY queries, so order explicitly.
     return ModelEntry.objects.annotate(
-        run_count=Count("runs"), finished_count=Count("runs", filter=finished)
+        run_count=Count("runs", filter=seen, distinct=True),
+        finished_count=Count("runs", filter=finished, distinct=True),
     ).order_by("name")
 
 
-def model_detail(slug: str) -> ModelDetail | None:
+def model_detail(slug: str, user: AbstractBaseUser | AnonymousUser | None) -> ModelDetail | None:
+    """A model's runs over time (every one kept) and the latest score of each benchmark configuration."""
     model = ModelEntry.objects.select_related("base_model").filter(slug=slug).first()
     if model is None:
         return None
-    runs = list(model.runs.order_by("-created_at"))
-    latest = list(_latest_primary_scores(run__model=model).values_list("benchmark_slug", "run_id"))
-    pairs = [Q(run_id=run_id, benchmark_slug=slug) for slug, run_id in latest]
-    scores = list(Score.objects.filter(reduce(or_, pairs))) if pairs else []
+    runs = list(visible_runs(user).filter(model=model).select_related("suite").order_by("-created_at", "-pk"))
+    latest = list(_latest_primary_scores(run__model=model, run__in=visible_runs(user))
+                  .values_list("benchmark__slug", "run_id"))
+    pairs = [Q(run_id=run_id, benchmark__slug=slug) for slug, run_id in latest]
+    scores = list(Score.objects.filter(reduce(or_, pairs)).select_related("benchmark")) if pairs else []
     return ModelDetail(model, runs, _group_scores(scores, _benchmark_titles(slug for slug, _ in latest)))
 
 
-def run_list() -> QuerySet[Run]:
-    return Run.objects.select_related("model").order_by("-created_at", "-pk")
+def run_list(user: AbstractBaseUser | AnonymousUser | None) -> QuerySet[Run]:
+    return visible_runs(user).select_related("model").order_by("-created_at", "-pk")
 
 
-def run_detail(run_id: int) -> RunDetail | None:
-    run = Run.objects.select_related("model", "created_by").filter(pk=run_id).first()
+def run_detail(run_id: int, user: AbstractBaseUser | AnonymousUser | None) -> RunDetail | None:
+    """None for a run that does not exist or that this user may not see: both are a 404."""
+    run = visible_runs(user).select_related("model", "created_by", "suite").filter(pk=run_id).first()
     if run is None:
         return None
     benchmarks = list(run.benchmarks.order_by("slug").values_list("slug", "title", "is_group"))
     titles = {slug: title or slug for slug, title, _ in benchmarks}
-    scores = _group_scores(Score.objects.filter(run=run).order_by("benchmark_slug", "metric"), titles)
+    scores = _group_scores(
+        Score.objects.filter(run=run).select_related("benchmark").order_by("benchmark__slug", "metric"), titles
+    )
     sample_benchmarks = [(slug, titles[slug]) for slug, _, is_group in benchmarks if not is_group]
     return RunDetail(run, scores, sample_benchmarks, run_performance_detail(run.performance))
 
@@ -230,71 +289,16 @@ def sample_page(run: Run, benchmark_slug: str | None, correct: bool | None, page
 
 
 # -- live progress -------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class RunProgress:
-    """A run's progress as evaluations.progress publishes it, shaped for the progress fragments."""
-
-    run_id: int
-    status: str
-    done: int
-    total: int
-    benchmarks: list[dict] = field(default_factory=list)  # {"slug", "done", "total"} per benchmark
-    running_accuracy: float | None = None
-    tokens_per_second: float | None = None
-    eta_seconds: float | None = None
-
-    @classmethod
-    def from_snapshot(cls, snapshot: dict) -> RunProgress:
-        # Keys the page does not show yet are ignored, so the publisher can add some without breaking it.
-        return cls(**{name: snapshot[name] for name in cls.__dataclass_fields__ if name in snapshot})
-
-    @classmethod
-    def of_run(cls, run: Run) -> RunProgress:
-        """The counts stored on the row alone: for lists, where a full snapshot per run would be N+1."""
-        return cls(run_id=run.pk, status=run.status, done=run.done, total=run.total)
-
-    @property
-    def status_label(self) -> str:
-        return RunStatus(self.status).label if self.status in RunStatus.values else self.status
-
-    @property
-    def is_final(self) -> bool:
-        return self.status in FINAL_STATUSES
-
-    @property
-    def percent(self) -> int:
-        return int(100 * self.done / self.total) if self.total else 0
-
-    @property
-    def eta(self) -> str:
-        """Time left, coarse on purpose (the rate is an average since the start): "1 h 05 min", "3 min 20 s"."""
-        if self.eta_seconds is None or self.is_final:
-            return ""
-        seconds = round(self.eta_seconds)
-        hours, rest = divmod(seconds, 3600)
-        minutes, seconds = divmod(rest, 60)
-        if hours:
-            return f"{hours} h {minutes:02d} min"
-        return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
+def visible_run(run_id: int, user: AbstractBaseUser | AnonymousUser | None) -> Run | None:
+    """Just what deciding who may watch a run's progress needs; None when this user may not."""
+    return visible_runs(user).only("is_private", "created_by_id").filter(pk=run_id).first()
 
 
-def run_progress_visible_to(run: Run, user: AbstractBaseUser | AnonymousUser | None) -> bool:
-    """A private run's progress streams only to whoever started it (its page and scores stay public)."""
-    if not run.is_private:
-        return True
-    return user is not None and user.is_authenticated and run.created_by_id == user.pk
-
-
-def watched_run(run_id: int) -> Run | None:
-    """Just what deciding who may watch a run's progress needs."""
-    return Run.objects.only("is_private", "created_by_id").filter(pk=run_id).first()
-
-
-def run_progress(run: Run, user: AbstractBaseUser | AnonymousUser | None) -> RunProgress | None:
-    """An unfinished run's live progress for its page; None when there is nothing (or nothing allowed) to stream."""
-    if run.is_final or not run_progress_visible_to(run, user):
+def run_progress(run: Run) -> RunProgress | None:
+    """An unfinished run's live progress for its page (its visibility was checked when it was read)."""
+    if run.is_final:
         return None
-    return RunProgress.from_snapshot(progress_snapshot(run_id=run.pk))
+    return progress_snapshot(run_id=run.pk)
 
 
 def live_runs() -> QuerySet[Run]:
@@ -320,8 +324,7 @@ class WorkerRow:
 
 def worker_rows() -> list[WorkerRow]:
     """Workers are up while they have not stopped and have sent a heartbeat within three intervals."""
-    silence = timedelta(seconds=3 * settings.BENCHSITE_HEARTBEAT_SECONDS)
-    cutoff = timezone.now() - silence
+    cutoff = worker_silence_cutoff()
     return [
         WorkerRow(worker, worker.stopped_at is None and worker.heartbeat_at >= cutoff)
         for worker in WorkerRecord.objects.order_by("hostname")

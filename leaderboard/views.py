@@ -14,8 +14,8 @@ from django.views.decorators.http import require_POST
 from django.utils.cache import patch_vary_headers
 from django_htmx.middleware import HtmxDetails
 
-from evaluations import services
-from evaluations.models import Run
+from evaluations.services import runs
+from evaluations.selectors import visible_runs
 from leaderboard import performance, selectors
 
 CORRECT_CHOICES: dict[str, bool | None] = {"": None, "true": True, "false": False}
@@ -28,7 +28,8 @@ class HtmxHttpRequest(HttpRequest):
 
 def leaderboard(request: HtmxHttpRequest) -> HttpResponse:
     board = selectors.leaderboard_rows(
-        sort=request.GET.get("sort"), descending=request.GET.get("dir", "desc") != "asc"
+        suite_id=request.GET.get("suite"), sort=request.GET.get("sort"),
+        descending=request.GET.get("dir", "desc") != "asc",
     )
     return _page_or_fragment(
         request, "leaderboard/index.html", "leaderboard/_leaderboard_table.html", {"board": board}
@@ -36,11 +37,11 @@ def leaderboard(request: HtmxHttpRequest) -> HttpResponse:
 
 
 def model_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "leaderboard/model_list.html", {"models": selectors.model_list()})
+    return render(request, "leaderboard/model_list.html", {"models": selectors.model_list(request.user)})
 
 
 def model_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    detail = selectors.model_detail(slug)
+    detail = selectors.model_detail(slug, request.user)
     if detail is None:
         raise Http404("No such model")
     return render(request, "leaderboard/model_detail.html", {"detail": detail})
@@ -66,12 +67,12 @@ def plotly_js(request: HttpRequest) -> FileResponse:
 
 
 def run_list(request: HttpRequest) -> HttpResponse:
-    page = Paginator(selectors.run_list(), RUNS_PER_PAGE).get_page(request.GET.get("page"))
+    page = Paginator(selectors.run_list(request.user), RUNS_PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "leaderboard/run_list.html", {"page": page})
 
 
 def run_detail(request: HtmxHttpRequest, run_id: int) -> HttpResponse:
-    detail = selectors.run_detail(run_id)
+    detail = selectors.run_detail(run_id, request.user)
     if detail is None:
         raise Http404("No such run")
     # Unknown values fall back to "all" rather than failing: these come from hand-edited URLs.
@@ -84,7 +85,8 @@ def run_detail(request: HtmxHttpRequest, run_id: int) -> HttpResponse:
     samples = selectors.sample_page(detail.run, benchmark, CORRECT_CHOICES[correct], request.GET.get("page"))
     context = {"detail": detail, "run": detail.run, "samples": samples, "benchmark": benchmark or "", "correct": correct}
     if not _wants_fragment(request):  # the samples fragment shows no progress
-        context["progress"] = selectors.run_progress(detail.run, request.user)
+        context["progress"] = selectors.run_progress(detail.run)
+        context["can_cancel"] = runs.run_can_cancel(run=detail.run, user=request.user)
     return _page_or_fragment(request, "leaderboard/run_detail.html", "leaderboard/_samples.html", context)
 
 
@@ -106,10 +108,10 @@ def _wants_fragment(request: HtmxHttpRequest) -> bool:
 @require_POST
 @login_required
 def run_cancel(request: HttpRequest, run_id: int) -> HttpResponse:
-    run = get_object_or_404(Run, pk=run_id)
-    if not (request.user.is_staff or run.created_by_id == request.user.pk):
+    run = get_object_or_404(visible_runs(request.user), pk=run_id)
+    if not runs.run_can_cancel(run=run, user=request.user):
         raise PermissionDenied("only the run's owner or staff can cancel it")
-    if services.run_cancel(run=run):
+    if runs.run_cancel(run=run):
         messages.success(request, f"Run {run.pk} cancelled.")
     else:
         messages.info(request, f"Run {run.pk} was already {run.status}.")

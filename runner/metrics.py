@@ -106,3 +106,51 @@ def pooled(aggregates: Sequence[Aggregate]) -> Aggregate:
         variance = sum((a.n - 1) * a.stderr**2 * a.n for a in parts) / (total - len(parts))
         stderr = math.sqrt(variance / total)
     return Aggregate(value, stderr, total)
+
+
+@dataclass(frozen=True)
+class MetricScale:
+    """What a metric's numbers mean: its range, which way is better, and what guessing scores."""
+
+    minimum: float = 0.0
+    maximum: float = 1.0
+    higher_is_better: bool = True
+    chance_from_choices: bool = False  # multiple choice: guessing scores the mean of 1/choices over the items
+
+    def baseline(self, choice_counts: Sequence[int] = ()) -> float:
+        """Random-chance score: 1/k averaged over the items for multiple choice, else the worst value."""
+        if self.chance_from_choices and choice_counts:
+            return sum(1 / k for k in choice_counts if k) / len(choice_counts)
+        return self.minimum if self.higher_is_better else self.maximum
+
+    def normalized(self, value: float, baseline: float) -> float:
+        """(score − baseline) / (best − baseline), floored at 0 as the Open LLM Leaderboard does."""
+        span = self._best - baseline
+        return max(0.0, (value - baseline) / span) if span else 0.0
+
+    def normalized_stderr(self, stderr: float | None, baseline: float) -> float | None:
+        """The normalisation is linear, so the standard error scales by the same factor."""
+        span = abs(self._best - baseline)
+        return stderr / span if stderr is not None and span else None
+
+    @property
+    def _best(self) -> float:
+        return self.maximum if self.higher_is_better else self.minimum
+
+
+_MULTIPLE_CHOICE = MetricScale(chance_from_choices=True)
+_LOWER_IS_BETTER = MetricScale(higher_is_better=False)
+METRIC_SCALES: dict[str, MetricScale] = {
+    "acc": _MULTIPLE_CHOICE,
+    "acc_norm": _MULTIPLE_CHOICE,
+    "score": MetricScale(minimum=1.0, maximum=10.0),  # MT-Bench's 1-10 judge grade
+    "toxicity_rate": _LOWER_IS_BETTER,
+    "toxicity_probability": _LOWER_IS_BETTER,
+    "over_refusal_rate": _LOWER_IS_BETTER,
+    "self_bleu": _LOWER_IS_BETTER,
+}
+
+
+def metric_scale(metric: str) -> MetricScale:
+    """A metric's scale; "exact_match,strict-match" is scaled as "exact_match". Unlisted: 0-1, higher better."""
+    return METRIC_SCALES.get(metric.split(",")[0], MetricScale())

@@ -11,6 +11,15 @@ from dataclasses import dataclass, field
 from runner.errors import BenchsiteError
 
 BALANCED = "balanced"
+# What a run gets without a preset; a command-line option overrides one of these.
+DEFAULT_OPTIONS: dict[str, dict] = {
+    "hf": {"dtype": "auto", "device": "auto", "batch_size": 16},
+    "llama_cpp": {"n_ctx": 2048},
+}
+
+
+def default_options(backend: str) -> dict:
+    return dict(DEFAULT_OPTIONS.get(backend, {}))
 
 
 @dataclass(frozen=True)

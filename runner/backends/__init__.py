@@ -9,9 +9,23 @@ from runner.backends.base import (
     LoglikelihoodResult,
     ModelInfo,
 )
+from typing import Callable
+
 from runner.errors import BenchsiteError
 
-BACKENDS = ("hf", "llama_cpp", "openai", "fake")
+BACKENDS = ("hf", "llama_cpp", "openai")
+# Runtimes added at run time, e.g. the test suite's deterministic stand-in; the product registers none.
+_REGISTERED: dict[str, Callable[..., Backend]] = {}
+
+
+def register_backend(kind: str, factory: Callable[..., Backend]) -> None:
+    if kind in BACKENDS:
+        raise ValueError(f"{kind!r} is a built-in backend")
+    _REGISTERED[kind] = factory
+
+
+def available_backends() -> tuple[str, ...]:
+    return BACKENDS + tuple(_REGISTERED)
 
 
 def load_backend(kind: str, location: str, **options) -> Backend:
@@ -27,11 +41,9 @@ def load_backend(kind: str, location: str, **options) -> Backend:
         from runner.backends.openai import OpenAICompatibleBackend
 
         return OpenAICompatibleBackend(location, **options)
-    if kind == "fake":
-        from runner.backends.fake import DeterministicFakeBackend
-
-        return DeterministicFakeBackend(location, **options)
-    raise BenchsiteError(f"unknown backend {kind!r}; choose one of {', '.join(BACKENDS)}")
+    if kind in _REGISTERED:
+        return _REGISTERED[kind](location, **options)
+    raise BenchsiteError(f"unknown backend {kind!r}; choose one of {', '.join(available_backends())}")
 
 
 __all__ = [
@@ -42,5 +54,7 @@ __all__ = [
     "LoglikelihoodRequest",
     "LoglikelihoodResult",
     "ModelInfo",
+    "available_backends",
     "load_backend",
+    "register_backend",
 ]

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 from django.urls import reverse
 
-from evaluations import services
+from evaluations.services import model_entries, plans, runs, shards
 from evaluations.models import Run, RunStatus, Sample, Shard
 from runner.backends.base import GenerationRequest
-from runner.backends.fake import DeterministicFakeBackend
+from tests.fake_backend import DeterministicFakeBackend
 from runner.perf import ENERGY_SOURCES
 
 pytestmark = pytest.mark.django_db
@@ -16,8 +16,8 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def plan():
-    model = services.model_resolve(reference="SmolLM2-135M-Instruct")
-    return services.run_plan(model=model, backend="fake", benchmarks=["arc_easy", "gsm8k"], limit=6)
+    model = model_entries.model_resolve(reference="SmolLM2-135M-Instruct")
+    return plans.run_plan(model=model, backend="fake", benchmarks=["arc_easy", "gsm8k"], limit=6)
 
 
 def _streamed_text(backend, prompt: str) -> str:
@@ -26,7 +26,7 @@ def _streamed_text(backend, prompt: str) -> str:
 
 def test_a_finished_run_records_latency_throughput_memory_and_energy(plan, settings):
     settings.BENCHSITE_RUN_PROBE_REQUESTS = 2
-    run = services.run_execute(run=services.run_create(plan=plan), plan=plan)
+    run = shards.run_execute(run=runs.run_create(plan=plan), plan=plan)
     record = run.performance
     generated = Sample.objects.filter(run=run, benchmark__slug="gsm8k").order_by("doc_id")
     assert record["samples"] == 12
@@ -66,7 +66,7 @@ def test_a_finished_run_records_latency_throughput_memory_and_energy(plan, setti
 
 def test_the_probe_can_be_switched_off_and_a_failing_probe_leaves_the_run_finished(plan, settings, monkeypatch):
     settings.BENCHSITE_RUN_PROBE_REQUESTS = 0
-    quiet = services.run_execute(run=services.run_create(plan=plan), plan=plan)
+    quiet = shards.run_execute(run=runs.run_create(plan=plan), plan=plan)
     assert quiet.performance["streamed"] is None and quiet.performance["samples"] == 12
 
     class NoStreaming(DeterministicFakeBackend):
@@ -75,16 +75,16 @@ def test_the_probe_can_be_switched_off_and_a_failing_probe_leaves_the_run_finish
 
     settings.BENCHSITE_RUN_PROBE_REQUESTS = 2
     monkeypatch.setattr(services, "backend_for", lambda plan: NoStreaming())
-    run = services.run_execute(run=services.run_create(plan=plan), plan=plan)
+    run = shards.run_execute(run=runs.run_create(plan=plan), plan=plan)
     assert run.status == RunStatus.FINISHED
     assert run.performance["streamed"] == {"error": "ConnectionError: server closed the stream"}
 
 
 def test_a_multiple_choice_run_probes_with_a_synthetic_prompt(settings):
     settings.BENCHSITE_RUN_PROBE_REQUESTS = 1
-    model = services.model_resolve(reference="SmolLM2-135M-Instruct")
-    plan = services.run_plan(model=model, backend="fake", benchmarks=["arc_easy"], limit=4)
-    run = services.run_execute(run=services.run_create(plan=plan), plan=plan)
+    model = model_entries.model_resolve(reference="SmolLM2-135M-Instruct")
+    plan = plans.run_plan(model=model, backend="fake", benchmarks=["arc_easy"], limit=4)
+    run = shards.run_execute(run=runs.run_create(plan=plan), plan=plan)
     record = run.performance
     assert record["generation"] is None
     assert record["energy"]["joules_per_1k_output_tokens"] is None  # nothing was generated
@@ -93,7 +93,7 @@ def test_a_multiple_choice_run_probes_with_a_synthetic_prompt(settings):
 
 def test_the_run_page_shows_the_record(client, plan, settings):
     settings.BENCHSITE_RUN_PROBE_REQUESTS = 2
-    run = services.run_execute(run=services.run_create(plan=plan), plan=plan)
+    run = shards.run_execute(run=runs.run_create(plan=plan), plan=plan)
     html = client.get(reverse("leaderboard:run_detail", args=[run.pk])).content.decode()
     section = html[html.index('id="run-performance"'):]
     assert "Time to first token (streamed)" in section and "Energy per sample" in section

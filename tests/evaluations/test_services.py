@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from evaluations import services
+from evaluations.services import model_entries, placement, plans, runs, shards
 from evaluations.models import Run, RunStatus, Sample, Score, Shard, ShardStatus
 from runner import engine
-from runner.backends.fake import DeterministicFakeBackend
+from runner.errors import BenchsiteError
+from tests.fake_backend import DeterministicFakeBackend
 
 pytestmark = pytest.mark.django_db
 
@@ -33,8 +34,8 @@ class CrashingBackend(DeterministicFakeBackend):
 
 @pytest.fixture
 def plan():
-    model = services.model_resolve(reference="SmolLM2-135M-Instruct")
-    return services.run_plan(model=model, backend="fake", benchmarks=["arc_easy", "hellaswag"], limit=40)
+    model = model_entries.model_resolve(reference="SmolLM2-135M-Instruct")
+    return plans.run_plan(model=model, backend="fake", benchmarks=["arc_easy", "hellaswag"], limit=40)
 
 
 def scores_of(run: Run) -> dict:
@@ -42,11 +43,11 @@ def scores_of(run: Run) -> dict:
 
 
 def test_a_failure_mid_run_marks_it_failed_and_keeps_stored_samples(plan, monkeypatch):
-    run = services.run_create(plan=plan)
+    run = runs.run_create(plan=plan)
     crashing = CrashingBackend(calls_before_crash=2)
-    monkeypatch.setattr(services, "backend_for", lambda plan: crashing)
+    monkeypatch.setattr(shards, "run_backend", lambda run: crashing)
     with pytest.raises(RuntimeError, match="simulated crash"):
-        services.run_execute(run=run, plan=plan)
+        shards.run_execute(run=run, plan=plan)
     run.refresh_from_db()
     assert run.status == RunStatus.FAILED
     assert "simulated crash" in run.error
@@ -55,19 +56,19 @@ def test_a_failure_mid_run_marks_it_failed_and_keeps_stored_samples(plan, monkey
 
 
 def test_resume_skips_stored_samples_and_matches_an_uninterrupted_run(plan, monkeypatch):
-    clean = services.run_execute(run=services.run_create(plan=plan), plan=plan)
+    clean = shards.run_execute(run=runs.run_create(plan=plan), plan=plan)
 
-    interrupted = services.run_create(plan=plan)
+    interrupted = runs.run_create(plan=plan)
     crashing = CrashingBackend(calls_before_crash=4)  # dies inside the hellaswag shard
-    monkeypatch.setattr(services, "backend_for", lambda plan: crashing)
+    monkeypatch.setattr(shards, "run_backend", lambda run: crashing)
     with pytest.raises(RuntimeError):
-        services.run_execute(run=interrupted, plan=plan)
+        shards.run_execute(run=interrupted, plan=plan)
     # As a worker killed mid-shard leaves things: run and shard still marked running.
     Run.objects.filter(pk=interrupted.pk).update(status=RunStatus.RUNNING)
     Shard.objects.filter(run=interrupted, status=ShardStatus.FAILED).update(status=ShardStatus.RUNNING)
     assert 40 < Sample.objects.filter(run=interrupted).count() < 80
-    monkeypatch.setattr(services, "backend_for", lambda plan: DeterministicFakeBackend())
-    resumed = services.run_execute(run=interrupted, plan=plan)
+    monkeypatch.setattr(shards, "run_backend", lambda run: DeterministicFakeBackend())
+    resumed = shards.run_execute(run=interrupted, plan=plan)
 
     assert resumed.status == RunStatus.FINISHED
     assert Sample.objects.filter(run=resumed).count() == 80
@@ -78,26 +79,26 @@ def test_resume_skips_stored_samples_and_matches_an_uninterrupted_run(plan, monk
 
 
 def test_a_finished_run_is_not_executed_twice(plan):
-    run = services.run_execute(run=services.run_create(plan=plan), plan=plan)
-    with pytest.raises(services.BenchsiteError, match="finished"):
-        services.run_execute(run=run, plan=plan)
+    run = shards.run_execute(run=runs.run_create(plan=plan), plan=plan)
+    with pytest.raises(BenchsiteError, match="finished"):
+        shards.run_execute(run=run, plan=plan)
     assert Sample.objects.filter(run=run).count() == 80
 
 
 def test_unknown_backend_and_wrong_format_are_refused():
-    model = services.model_resolve(reference="SmolLM2-135M-Instruct")
-    with pytest.raises(services.BenchsiteError, match="unknown backend"):
-        services.run_plan(model=model, backend="vllm", benchmarks=["arc_easy"])
+    model = model_entries.model_resolve(reference="SmolLM2-135M-Instruct")
+    with pytest.raises(BenchsiteError, match="unknown backend"):
+        plans.run_plan(model=model, backend="vllm", benchmarks=["arc_easy"])
     model.format = "safetensors"
-    with pytest.raises(services.BenchsiteError, match="needs a GGUF file"):
-        services.run_plan(model=model, backend="llama_cpp", benchmarks=["arc_easy"])
+    with pytest.raises(BenchsiteError, match="needs a GGUF file"):
+        plans.run_plan(model=model, backend="llama_cpp", benchmarks=["arc_easy"])
 
 
 def test_local_folder_registers_with_its_hash(tiny_llama_dir):
-    entry = services.model_resolve(reference=str(tiny_llama_dir))
+    entry = model_entries.model_resolve(reference=str(tiny_llama_dir))
     assert entry.source_kind == "local" and entry.format == "safetensors"
     assert len(entry.file_sha256) == 64
-    assert services.model_resolve(reference=str(tiny_llama_dir)).pk == entry.pk
+    assert model_entries.model_resolve(reference=str(tiny_llama_dir)).pk == entry.pk
 
 
 def test_hub_download_code_path_with_local_files(tmp_path, tiny_llama_dir, monkeypatch):
@@ -114,18 +115,18 @@ def test_hub_download_code_path_with_local_files(tmp_path, tiny_llama_dir, monke
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    entry = services.model_resolve(reference="acme/tiny")
+    entry = model_entries.model_resolve(reference="acme/tiny")
     assert entry.source_kind == "hub"
-    assert services.model_path(entry.location) == snapshot
+    assert model_entries.model_path(entry.location) == snapshot
 
 
 def test_a_poisoned_shard_fails_the_run_after_bounded_deliveries(plan, settings):
     settings.BENCHSITE_MAX_DELIVERIES = 3
-    run = services.run_create(plan=plan)
+    run = runs.run_create(plan=plan)
     shard = run.shards.first()
     for delivery in range(3):  # each redelivery of a shard whose worker died claims it again
-        assert services.shard_claim(shard_id=shard.pk, worker=f"w{delivery}") is not None
-    assert services.shard_claim(shard_id=shard.pk, worker="w3") is None
+        assert shards.shard_claim(shard_id=shard.pk, worker=f"w{delivery}") is not None
+    assert shards.shard_claim(shard_id=shard.pk, worker="w3") is None
     shard.refresh_from_db()
     run.refresh_from_db()
     assert shard.status == ShardStatus.FAILED and shard.deliveries == 4
@@ -134,15 +135,15 @@ def test_a_poisoned_shard_fails_the_run_after_bounded_deliveries(plan, settings)
 
 
 def test_placement_routes_by_memory_and_refuses_what_fits_nowhere(settings):
-    model = services.model_resolve(reference="SmolLM2-135M-Instruct")
+    model = model_entries.model_resolve(reference="SmolLM2-135M-Instruct")
     settings.BENCHSITE_QUEUES = {"cpu": 4 * 1024**3, "gpu-24gb": 24 * 1024**3, "gpu-80gb": 80 * 1024**3}
-    plan = services.run_plan(model=model, backend="llama_cpp", benchmarks=["arc_easy"], limit=2)
-    queue, estimate = services.run_placement(plan=plan)
+    plan = plans.run_plan(model=model, backend="llama_cpp", benchmarks=["arc_easy"], limit=2)
+    queue, estimate = placement.run_placement(plan=plan)
     assert queue == "cpu" and 0.5 * 1024**3 < estimate < 1.5 * 1024**3
-    gpu = services.run_plan(model=model, backend="hf", benchmarks=["arc_easy"], limit=2,
+    gpu = plans.run_plan(model=model, backend="hf", benchmarks=["arc_easy"], limit=2,
                             backend_options={"device": "cuda", "batch_size": 8})
-    assert services.run_placement(plan=gpu)[0] == "gpu-24gb"
+    assert placement.run_placement(plan=gpu)[0] == "gpu-24gb"
     settings.BENCHSITE_QUEUES = {"cpu": 256 * 1024**2}
-    with pytest.raises(services.BenchsiteError, match="nothing fits"):
-        services.run_create(plan=plan)
+    with pytest.raises(BenchsiteError, match="nothing fits"):
+        runs.run_create(plan=plan)
     assert not Run.objects.exists()

@@ -14,7 +14,7 @@ from django.urls import reverse
 from evaluations import performance as services
 from evaluations.models import ModelEntry, PerformanceProfile
 from leaderboard import performance as selectors
-from runner.backends.fake import DeterministicFakeBackend
+from tests.fake_backend import DeterministicFakeBackend
 from runner.perf import ESTIMATED
 from runner.presets import preset_options
 from runner.profiling import ProfileConfig, SweepGrid, profile_backend
@@ -243,7 +243,7 @@ def test_plotly_js_is_served_from_the_installed_package(client: Client):
 def bundled_profiles(transactional_db) -> list[ModelEntry]:
     """Both bundled models profiled for real with a tiny workload (before Chromium starts: the sampler
     counts the whole process tree, and the browser would be part of it)."""
-    from evaluations.services import model_register_bundled
+    from evaluations.services.model_entries import model_register_bundled
 
     config = services.profile_config(requests=2, prompt_tokens=24, max_new_tokens=6, sweep=True,
                                      batch_sizes=(1, 2), prompt_lengths=(16, 32), sweep_new_tokens=4)

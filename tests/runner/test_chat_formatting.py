@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from runner.backends.base import PLAIN_DIALOGUE_STOP, chat_formatter, plain_dialogue
-from runner.backends.fake import DeterministicFakeBackend
+from tests.fake_backend import DeterministicFakeBackend
 from runner.engine import evaluate_items, prepare_task
 from runner.errors import ModelLoadError
 from runner.registry import ScoreContext

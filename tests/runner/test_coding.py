@@ -11,7 +11,7 @@ import pytest
 import yaml
 from django.core.management import call_command
 
-from runner.backends.fake import DeterministicFakeBackend
+from tests.fake_backend import DeterministicFakeBackend
 from runner.datasets import load_split
 from runner.engine import evaluate_items, prepare_task
 from runner.registry import SCORERS, ScoreContext

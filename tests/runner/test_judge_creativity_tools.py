@@ -11,7 +11,7 @@ import pytest
 from django.core.management import call_command
 
 from runner.backends.base import Generation, GenerationRequest, ModelInfo, as_messages
-from runner.backends.fake import DeterministicFakeBackend
+from tests.fake_backend import DeterministicFakeBackend
 from runner.benchmarks import creativity, tool_use
 from runner.benchmarks.mt_bench import mt_bench_prompt
 from runner.datasets import load_split
@@ -216,44 +216,43 @@ def test_mt_bench_without_a_judge_fails_with_a_clear_message():
 
 @pytest.mark.django_db
 def test_run_plan_refuses_judged_tasks_without_a_judge():
-    from evaluations import services
+    from evaluations.services import model_entries, plans, runs
 
-    model = services.model_resolve(reference="SmolLM2-135M-Instruct")
+    model = model_entries.model_resolve(reference="SmolLM2-135M-Instruct")
     with pytest.raises(BenchsiteError, match="mt_bench.*--judge"):
-        services.run_plan(model=model, backend="fake", benchmarks=["mt_bench"], limit=1)
+        plans.run_plan(model=model, backend="fake", benchmarks=["mt_bench"], limit=1)
 
 
 @pytest.mark.django_db
 def test_run_plan_records_the_judge_in_the_config():
-    from evaluations import services
+    from evaluations.services import model_entries, plans, runs
 
-    model = services.model_resolve(reference="SmolLM2-135M-Instruct")
+    model = model_entries.model_resolve(reference="SmolLM2-135M-Instruct")
     endpoint = "openai:http://127.0.0.1:9/v1#judge-model"
-    plan = services.run_plan(model=model, backend="fake", benchmarks=["mt_bench"], limit=1, judge=endpoint)
+    plan = plans.run_plan(model=model, backend="fake", benchmarks=["mt_bench"], limit=1, judge=endpoint)
     assert plan.config["judge"] == {"name": endpoint, "backend": "openai", "endpoint": "http://127.0.0.1:9/v1",
                                     "model": "judge-model"}
-    by_model = services.run_plan(model=model, backend="fake", benchmarks=["mt_bench"], limit=1,
+    by_model = plans.run_plan(model=model, backend="fake", benchmarks=["mt_bench"], limit=1,
                                  judge="SmolLM2-135M-Instruct")
     assert by_model.config["judge"] == {"name": "SmolLM2-135M-Instruct", "backend": "llama_cpp",
                                         "sha256": model.file_sha256}
     assert by_model.config_hash != plan.config_hash
-    run = services.run_create(plan=by_model)
-    services._plans.clear()
-    assert services.plan_for_run(run).config == by_model.config  # a worker rebuilds the same judged plan
+    run = runs.run_create(plan=by_model)
+    assert run.config["tasks"]["mt_bench"]["config_key"] != plan.config["tasks"]["mt_bench"]["config_key"]
 
 
 @pytest.mark.django_db
 def test_run_plan_refuses_a_model_without_a_chat_template_as_judge_or_with_chat_template():
     """Refused before any item runs: the bundled Gemma 3 270M is a base model, its GGUF carries no template."""
-    from evaluations import services
+    from evaluations.services import model_entries, plans, runs
 
-    gemma = services.model_resolve(reference="gemma-3-270m")
+    gemma = model_entries.model_resolve(reference="gemma-3-270m")
     with pytest.raises(BenchsiteError, match="judge gemma-3-270m has no chat template"):
-        services.run_plan(model=gemma, backend="fake", benchmarks=["mt_bench"], limit=1, judge="gemma-3-270m")
+        plans.run_plan(model=gemma, backend="fake", benchmarks=["mt_bench"], limit=1, judge="gemma-3-270m")
     with pytest.raises(BenchsiteError, match="gemma-3-270m has no chat template, and --chat-template"):
-        services.run_plan(model=gemma, backend="llama_cpp", benchmarks=["arc_easy"], limit=1, chat_template=True)
-    smollm2 = services.model_resolve(reference="SmolLM2-135M-Instruct")
-    plan = services.run_plan(model=smollm2, backend="llama_cpp", benchmarks=["arc_easy"], limit=1, chat_template=True)
+        plans.run_plan(model=gemma, backend="llama_cpp", benchmarks=["arc_easy"], limit=1, chat_template=True)
+    smollm2 = model_entries.model_resolve(reference="SmolLM2-135M-Instruct")
+    plan = plans.run_plan(model=smollm2, backend="llama_cpp", benchmarks=["arc_easy"], limit=1, chat_template=True)
     assert plan.chat_template
 
 

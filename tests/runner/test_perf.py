@@ -15,7 +15,7 @@ import pytest
 
 from runner.backends import GenerationRequest, load_backend
 from runner.backends.base import stream_until_stop
-from runner.backends.fake import DeterministicFakeBackend
+from tests.fake_backend import DeterministicFakeBackend
 from runner.errors import BenchsiteError
 from runner.perf import (
     ESTIMATED,

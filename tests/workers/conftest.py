@@ -43,7 +43,7 @@ class Cluster:
     def _start(self, name: str, args: list[str]) -> subprocess.Popen:
         log = open(self.logs / f"{name}.log", "ab")
         process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "benchsite", *args], cwd=REPO, env=self.env,
+            [sys.executable, "-m", "celery", "-A", "tests.celery_app", *args], cwd=REPO, env=self.env,
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         self.processes[name] = process

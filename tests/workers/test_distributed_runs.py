@@ -8,7 +8,7 @@ import time
 import pytest
 from django.db import transaction
 
-from evaluations import services
+from evaluations.services import model_entries, plans, runs, shards
 from evaluations.models import Run, RunStatus, Sample, Score, WorkerRecord
 from tests.workers.conftest import wait_for
 
@@ -16,8 +16,8 @@ pytestmark = pytest.mark.slow
 
 
 def plan_arc(limit: int, backend: str = "llama_cpp"):
-    model = services.model_resolve(reference="SmolLM2-135M-Instruct")
-    return services.run_plan(model=model, backend=backend, benchmarks=["arc_easy"], limit=limit)
+    model = model_entries.model_resolve(reference="SmolLM2-135M-Instruct")
+    return plans.run_plan(model=model, backend=backend, benchmarks=["arc_easy"], limit=limit)
 
 
 def scores(run: Run) -> dict:
@@ -26,8 +26,8 @@ def scores(run: Run) -> dict:
 
 def reference_scores(plan) -> dict:
     """The same configuration evaluated in this process without interruption."""
-    run = services.run_create(plan=plan)
-    return scores(services.run_execute(run=run, plan=plan))
+    run = runs.run_create(plan=plan)
+    return scores(shards.run_execute(run=run, plan=plan))
 
 
 def refreshed(run: Run) -> Run:
@@ -44,7 +44,7 @@ def assert_complete(run: Run, expected: int) -> None:
 def test_kill_9_mid_run_then_a_fresh_worker_finishes_it_exactly(cluster):
     plan = plan_arc(120)
     expected = reference_scores(plan)
-    run, created = services.run_submit(plan=plan)
+    run, created = runs.run_submit(plan=plan)
     assert created and run.status == RunStatus.QUEUED and run.shards.count() == 6
     cluster.start_worker("w1")
     wait_for(lambda: refreshed(run).done >= 30, 180, "the first worker to store 30 samples")
@@ -61,7 +61,7 @@ def test_kill_9_mid_run_then_a_fresh_worker_finishes_it_exactly(cluster):
 def test_redis_stopped_for_30_seconds_mid_run(cluster):
     plan = plan_arc(120)
     expected = reference_scores(plan)
-    run, _ = services.run_submit(plan=plan)
+    run, _ = runs.run_submit(plan=plan)
     cluster.start_worker("w1")
     cluster.start_beat()
     wait_for(lambda: refreshed(run).done >= 20, 180, "work to start")
@@ -79,7 +79,7 @@ def test_submission_rolled_back_never_runs(cluster):
     cluster.start_worker("w1")
     with pytest.raises(RuntimeError):
         with transaction.atomic():
-            run, _ = services.run_submit(plan=plan)
+            run, _ = runs.run_submit(plan=plan)
             raise RuntimeError("the request failed after submitting")
     time.sleep(8)
     assert not Run.objects.exists() and not Sample.objects.exists()
@@ -94,7 +94,7 @@ def test_two_identical_submissions_at_once_create_one_run(cluster):
 
         barrier.wait()
         try:
-            results.append(services.run_submit(plan=plan))
+            results.append(runs.run_submit(plan=plan))
         finally:
             connection.close()
 
@@ -110,21 +110,21 @@ def test_two_identical_submissions_at_once_create_one_run(cluster):
 
 def test_fifty_runs_on_two_workers_all_finish_once(cluster, capsys):
     """DeterministicFakeBackend (a stand-in, not a model): this measures orchestration, not inference."""
-    model = services.model_resolve(reference="SmolLM2-135M-Instruct")
-    runs = []
+    model = model_entries.model_resolve(reference="SmolLM2-135M-Instruct")
+    submitted = []
     started = time.monotonic()
     for index in range(50):
-        plan = services.run_plan(model=model, backend="fake", benchmarks=["arc_easy"], limit=20 + index)
-        runs.append(services.run_submit(plan=plan)[0])
+        plan = plans.run_plan(model=model, backend="fake", benchmarks=["arc_easy"], limit=20 + index)
+        submitted.append(runs.run_submit(plan=plan)[0])
     cluster.start_worker("w1")
     cluster.start_worker("w2")
     wait_for(lambda: Run.objects.filter(status=RunStatus.FINISHED).count() == 50, 300, "50 runs to finish")
     elapsed = time.monotonic() - started
-    for run in runs:
-        assert_complete(refreshed(run), 20 + runs.index(run))
-    workers = set(Run.objects.values_list("shards__worker", flat=True))
-    assert {w.split("@")[0] for w in workers} == {"w1", "w2"}
-    assert set(WorkerRecord.objects.values_list("hostname", flat=True)) >= set(workers)
+    for index, run in enumerate(submitted):
+        assert_complete(refreshed(run), 20 + index)
+    hostnames = set(Run.objects.values_list("shards__worker", flat=True))
+    assert {w.split("@")[0] for w in hostnames} == {"w1", "w2"}
+    assert set(WorkerRecord.objects.values_list("hostname", flat=True)) >= hostnames
     with capsys.disabled():
         print(f"\n50 runs on 2 workers: {elapsed:.1f} s, {50 / elapsed * 60:.1f} runs/minute")
 

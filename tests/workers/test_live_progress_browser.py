@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from evaluations import services
+from evaluations.services import model_entries, plans, runs
 from evaluations.models import RunStatus
 from tests.leaderboard.test_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.workers.conftest import REPO, wait_for
@@ -47,9 +47,9 @@ def test_run_page_counter_moves_while_a_worker_evaluates(cluster, daphne, monkey
     from playwright.sync_api import sync_playwright
 
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    model = services.model_resolve(reference="SmolLM2-135M-Instruct")
-    plan = services.run_plan(model=model, backend="llama_cpp", benchmarks=["arc_easy"], limit=120)
-    run, _ = services.run_submit(plan=plan)
+    model = model_entries.model_resolve(reference="SmolLM2-135M-Instruct")
+    plan = plans.run_plan(model=model, backend="llama_cpp", benchmarks=["arc_easy"], limit=120)
+    run, _ = runs.run_submit(plan=plan)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         page = browser.new_page()

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from django.core.management.base import CommandParser
 
-from runner.backends import BACKENDS
-from runner.presets import PRESETS, preset_options
+from runner.backends import available_backends
+from runner.presets import PRESETS, default_options, preset_options
 
 
 def add_run_arguments(parser: CommandParser) -> None:
     parser.add_argument("--model", required=True, help="registered name, GGUF file, HF folder or hub id")
-    parser.add_argument("--backend", choices=BACKENDS, default="hf")
+    parser.add_argument("--backend", choices=available_backends(), default="hf")
     parser.add_argument("--benchmark", "--benchmarks", dest="benchmark", required=True,
                         help="comma-separated slugs, e.g. arc_easy,mmlu")
     parser.add_argument("--limit", type=int, default=None, help="first N rows of each (sub)task")
@@ -23,15 +23,18 @@ def add_run_arguments(parser: CommandParser) -> None:
     parser.add_argument("--chat-template", action="store_true", help="wrap prompts in the chat template")
     parser.add_argument("--max-new-tokens", type=int, default=None,
                         help="cap every generation benchmark's output length (recorded with the run)")
+    parser.add_argument("--user", default=None, help="username that owns the run (default: no owner)")
+    parser.add_argument("--private", action="store_true",
+                        help="only the owner (--user) and staff can see the run and its scores")
     parser.add_argument("--judge", default="", help="LLM judge for graded tasks (mt_bench, the creativity rubric): "
                         "a registered model name, GGUF file or HF folder, or openai:<base_url>#<model>")
 
 
 def plan_from_options(options: dict):
-    from evaluations import services
+    from evaluations.services import model_entries, plans
 
-    model = services.model_resolve(reference=options["model"])
-    return services.run_plan(
+    model = model_entries.model_resolve(reference=options["model"])
+    return plans.run_plan(
         model=model,
         backend=options["backend"],
         benchmarks=[s.strip() for s in options["benchmark"].split(",") if s.strip()],
@@ -41,21 +44,49 @@ def plan_from_options(options: dict):
         backend_options=backend_options(options),
         judge=options["judge"],
         max_new_tokens=options["max_new_tokens"],
+        preset=options.get("preset") or "",
     )
 
 
-DEFAULT_BACKEND_OPTIONS = {
-    "hf": {"dtype": "auto", "device": "auto", "batch_size": 16},
-    "llama_cpp": {"n_ctx": 2048},
-}
+def run_owner(options: dict):
+    """The --user as a User (None without one); --private needs an owner to be visible to anyone."""
+    from django.contrib.auth import get_user_model
+
+    from runner.errors import BenchsiteError
+
+    username = options.get("user")
+    if options.get("private") and not username:
+        raise BenchsiteError("--private needs --user: a private run is seen only by its owner and staff")
+    if not username:
+        return None
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        raise BenchsiteError(f"unknown user {username!r}; create it with `manage.py createsuperuser` or sign up")
+    return user
+
+
+def ensure_migrated(stdout) -> None:
+    """The embedded SQLite database migrates itself on first use; any other database says what to run."""
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    if not executor.migration_plan(executor.loader.graph.leaf_nodes()):
+        return
+    if connection.vendor != "sqlite":
+        raise CommandError("the database is not migrated: run `python manage.py migrate` first", returncode=2)
+    stdout.write("first use: creating the embedded SQLite database (manage.py migrate)")
+    call_command("migrate", verbosity=0, interactive=False)
 
 
 def backend_options(options: dict) -> dict:
     """The preset's options (or the defaults), then whatever was given explicitly on the command line."""
     backend = options["backend"]
     preset = options.get("preset")
-    chosen = preset_options(preset, backend) if preset else dict(DEFAULT_BACKEND_OPTIONS.get(backend, {}))
-    for name in DEFAULT_BACKEND_OPTIONS.get(backend, {}):
+    chosen = preset_options(preset, backend) if preset else default_options(backend)
+    for name in default_options(backend):
         if options.get(name) is not None:
             chosen[name] = options[name]
     return chosen

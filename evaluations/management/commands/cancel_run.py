@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from evaluations import services
+from evaluations.services import runs
 from evaluations.models import Run
 
 
@@ -17,6 +17,6 @@ class Command(BaseCommand):
         run = Run.objects.filter(pk=options["run_id"]).first()
         if run is None:
             raise CommandError(f"no run {options['run_id']}", returncode=2)
-        if not services.run_cancel(run=run):
+        if not runs.run_cancel(run=run):
             raise CommandError(f"run {run.pk} is already {run.status}", returncode=2)
         self.stdout.write(f"run {run.pk} cancelled")

@@ -7,8 +7,9 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from evaluations import selectors, services
-from evaluations.management.commands._options import add_run_arguments, plan_from_options
+from evaluations import selectors
+from evaluations.management.commands._options import add_run_arguments, ensure_migrated, plan_from_options, run_owner
+from evaluations.services import runs, shards
 from runner.errors import BenchsiteError
 
 USAGE_ERROR = 2
@@ -26,9 +27,10 @@ class Command(BaseCommand):
         output: Path | None = options["output"]
         if output is not None and not output.parent.exists():
             raise CommandError(f"output folder {output.parent} does not exist", returncode=USAGE_ERROR)
+        ensure_migrated(self.stderr)
         try:
             plan = plan_from_options(options)
-            run = services.run_create(plan=plan)
+            run = runs.run_create(plan=plan, user=run_owner(options), is_private=options["private"])
         except BenchsiteError as exc:
             raise CommandError(str(exc), returncode=USAGE_ERROR) from None
         judge = plan.config.get("judge")
@@ -38,7 +40,7 @@ class Command(BaseCommand):
         )
         bar = tqdm(total=plan.total, unit="item", disable=options["no_progress"], file=self.stderr._out)
         try:
-            run = services.run_execute(run=run, plan=plan, on_progress=lambda _run, slug, n: _advance(bar, slug, n))
+            run = shards.run_execute(run=run, plan=plan, on_progress=lambda _run, slug, n: _advance(bar, slug, n))
         except BenchsiteError as exc:
             raise CommandError(f"run {run.pk} failed: {exc}", returncode=USAGE_ERROR) from None
         finally:

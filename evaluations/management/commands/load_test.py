@@ -5,7 +5,9 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from evaluations import performance, services
+from evaluations import performance
+
+from evaluations.services import model_entries
 from runner.backends import load_backend
 from runner.errors import BenchsiteError
 from runner.loadgen import LevelResult, run_load_test
@@ -39,7 +41,7 @@ class Command(BaseCommand):
             profile = None
             if not options["no_store"]:
                 reference = options["base_url"] + (f"#{options['model']}" if options["model"] else "")
-                model = services.model_resolve(reference=reference)
+                model = model_entries.model_resolve(reference=reference)
                 profile = performance.profile_store_load_curve(model=model, curve=curve.as_dict())
         except (BenchsiteError, ValueError) as exc:
             raise CommandError(str(exc), returncode=USAGE_ERROR) from None

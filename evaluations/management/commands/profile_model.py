@@ -6,7 +6,9 @@ import json
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from evaluations import performance, services
+from evaluations import performance
+
+from evaluations.services import model_entries
 from evaluations.models import Run
 from runner.backends import BACKENDS
 from runner.errors import BenchsiteError
@@ -51,7 +53,7 @@ class Command(BaseCommand):
                 raise CommandError(f"no run {options['run']}", returncode=USAGE_ERROR)
         bar = tqdm(total=0, unit="request", disable=options["no_progress"], file=self.stderr._out)
         try:
-            model = services.model_resolve(reference=options["model"])
+            model = model_entries.model_resolve(reference=options["model"])
             config = performance.profile_config(
                 requests=options["requests"],
                 prompt_tokens=options["prompt_tokens"],

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from evaluations import services
+from evaluations.services import model_entries
 from evaluations.models import ModelEntry
 from runner.errors import BenchsiteError
 from runner.modelfiles import hub_snapshot
@@ -31,7 +31,7 @@ class Command(BaseCommand):
             else:
                 hub_snapshot(location, revision=options["revision"] or None)
                 kind = ModelEntry.SourceKind.HUB
-            entry = services.model_register(
+            entry = model_entries.model_register(
                 name=options["name"] or (path.name if path.exists() else location),
                 location=location,
                 source_kind=kind,

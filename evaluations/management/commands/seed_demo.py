@@ -8,13 +8,16 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from evaluations import performance, services
+from evaluations import performance
+
+from evaluations.services import benchmarks, model_entries, plans, runs, shards
 from evaluations.models import PerformanceProfile, Run, RunStatus
 from runner.errors import BenchsiteError
 from runner.presets import BALANCED, PRESETS, preset_options
+from runner.suites import DEMO
 
 # Items per benchmark (MMLU: per subject, 57 subjects). Documented in README.md.
-DEMO_LIMITS = {"arc_easy": 100, "arc_challenge": 100, "hellaswag": 50, "mmlu": 2, "winogrande": 100, "gsm8k": 10}
+DEMO_LIMITS = DEMO.limits
 # The demo suite runs under the balanced preset; the other presets are compared on this smaller subset.
 PRESET_COMPARISON_LIMITS = {"arc_easy": 50, "winogrande": 50}
 
@@ -30,11 +33,11 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         limits = {slug: max(1, int(n * options["scale"])) for slug, n in DEMO_LIMITS.items()}
         try:
-            models = services.model_register_bundled()
+            models = model_entries.model_register_bundled()
             backend = options["backend"]
             comparison = {slug: max(1, int(n * options["scale"])) for slug, n in PRESET_COMPARISON_LIMITS.items()}
             for model in models:
-                self._evaluate(model, backend, BALANCED, limits, suite_slug="demo")
+                self._evaluate(model, backend, BALANCED, limits, suite_slug="demo" if limits == DEMO_LIMITS else "")
                 for preset in PRESETS:
                     if preset != BALANCED:
                         self._evaluate(model, backend, preset, comparison)
@@ -45,16 +48,16 @@ class Command(BaseCommand):
         self.stdout.write("demo data ready")
 
     def _evaluate(self, model, backend: str, preset: str, limits: dict[str, int], suite_slug: str = "") -> None:
-        plan = services.run_plan(model=model, backend=backend, benchmarks=list(limits), limits=limits,
-                                 backend_options=preset_options(preset, backend))
+        plan = plans.run_plan(model=model, backend=backend, benchmarks=list(limits), limits=limits,
+                              backend_options=preset_options(preset, backend), preset=preset)
         if Run.objects.filter(config_hash=plan.config_hash, status=RunStatus.FINISHED).exists():
             self.stdout.write(f"{model.name} ({preset}): already evaluated with this configuration")
             return
-        suite = services.suite_pin(slug=suite_slug, title="Demo suite", plan=plan) if suite_slug else None
-        run = services.run_create(plan=plan, suite=suite)
+        suite = benchmarks.suite_pin(slug=suite_slug, plan=plan) if suite_slug else None
+        run = runs.run_create(plan=plan, suite=suite)
         self.stdout.write(f"{model.name} ({preset}): run {run.pk}, {plan.total} items")
         with tqdm(total=plan.total, unit="item", desc=f"{model.name} {preset}", file=self.stderr._out) as bar:
-            services.run_execute(run=run, plan=plan, on_progress=lambda _r, _s, n: bar.update(n))
+            shards.run_execute(run=run, plan=plan, on_progress=lambda _r, _s, n: bar.update(n))
 
     def _profile(self, models, backend: str) -> None:
         """Latency and memory per model and preset, plus a small scaling sweep under `balanced`."""

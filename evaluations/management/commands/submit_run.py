@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from evaluations import services
-from evaluations.management.commands._options import add_run_arguments, plan_from_options
+from evaluations.management.commands._options import add_run_arguments, ensure_migrated, plan_from_options, run_owner
+from evaluations.services import runs
 from runner.errors import BenchsiteError
 
 
@@ -13,11 +13,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         add_run_arguments(parser)
-        parser.add_argument("--private", action="store_true", help="stream progress only to the owner")
 
     def handle(self, *args, **options) -> None:
+        ensure_migrated(self.stderr)
         try:
-            run, created = services.run_submit(plan=plan_from_options(options), is_private=options["private"])
+            run, created = runs.run_submit(plan=plan_from_options(options), user=run_owner(options),
+                                           is_private=options["private"])
         except BenchsiteError as exc:
             raise CommandError(str(exc), returncode=2) from None
         state = "queued" if created else "already active (identical submission)"

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from evaluations.services import score_context
+from evaluations.services.scoring import score_context
 from runner.engine import PreparedItem, prepare_task
 from runner.errors import BenchsiteError
 from runner.registry import SCORERS, ScoreContext

@@ -1,7 +1,7 @@
 """WebSocket URLs (the ASGI counterpart of urls.py), mounted in benchsite.asgi."""
 from django.urls import path
 
-from evaluations import consumers
+from leaderboard import consumers
 
 websocket_urlpatterns = [
     path("ws/runs/live/", consumers.LiveRunsConsumer.as_asgi()),

@@ -5,9 +5,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.template.loader import render_to_string
 
-from evaluations.progress import LIVE_RUNS_GROUP, progress_snapshot, run_group
+from evaluations.progress import LIVE_RUNS_GROUP, RunProgress, progress_snapshot, run_group
 from leaderboard import selectors
-from leaderboard.selectors import RunProgress
 
 RUN_PROGRESS_TEMPLATE = "leaderboard/_run_progress.html"
 LIVE_RUNS_TEMPLATE = "leaderboard/_live_runs.html"
@@ -20,8 +19,8 @@ class RunProgressConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         run_id = self.scope["url_route"]["kwargs"]["run_id"]
-        run = await database_sync_to_async(selectors.watched_run)(run_id)
-        if run is None or not selectors.run_progress_visible_to(run, self.scope.get("user")):
+        run = await database_sync_to_async(selectors.visible_run)(run_id, self.scope.get("user"))
+        if run is None:
             await self.close()  # before accept: the handshake is refused (HTTP 403)
             return
         # Join before taking the snapshot, so no update falls between the two.
@@ -29,7 +28,8 @@ class RunProgressConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         # Also what a reconnecting page needs: it may have missed updates while away.
-        await self.send_progress(await database_sync_to_async(progress_snapshot)(run_id=run_id), line="")
+        snapshot = await database_sync_to_async(progress_snapshot)(run_id=run_id)
+        await self.send_progress(snapshot.as_dict(), line="")
 
     async def disconnect(self, code: int) -> None:
         if self.group:
@@ -39,7 +39,7 @@ class RunProgressConsumer(AsyncWebsocketConsumer):
         await self.send_progress(event["snapshot"], line=event.get("line", ""))
 
     async def send_progress(self, snapshot: dict, *, line: str) -> None:
-        progress = RunProgress.from_snapshot(snapshot)
+        progress = RunProgress.from_dict(snapshot)
         context = {"progress": progress, "line": line, "oob": True}
         await self.send(text_data=render_to_string(RUN_PROGRESS_TEMPLATE, context))
 
@@ -58,8 +58,10 @@ class LiveRunsConsumer(AsyncWebsocketConsumer):
         await self.send_rows(rows, body_swap="true")
 
     async def run_progress(self, event: dict) -> None:
-        progress = RunProgress.from_snapshot(event["snapshot"])
+        progress = RunProgress.from_dict(event["snapshot"])
         run_id = progress.run_id
+        if progress.is_private:
+            return  # never sent to the public list, whoever is watching
         if run_id in self.shown:
             await self.send_rows([(self.shown[run_id], progress)], row_swap=True)
             return

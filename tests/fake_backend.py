@@ -1,4 +1,4 @@
-"""DeterministicFakeBackend: a stand-in runtime for testing orchestration. Not a model; never a result.
+"""DeterministicFakeBackend: the test suite's stand-in runtime for orchestration tests. Not a model; never a result.
 
 Scores come from a hash of the text, so they are stable across runs and processes.
 """
@@ -61,3 +61,11 @@ class DeterministicFakeBackend:
 def _reply(request: GenerationRequest) -> str:
     number = int(_unit(request.prompt) * 100)
     return f" The answer is {number}.\n#### {number}\n\nQuestion:"
+
+
+def register() -> None:
+    """Make `--backend fake` available in this process (the test suite and its Celery workers call it)."""
+    from runner.backends import available_backends, register_backend
+
+    if "fake" not in available_backends():
+        register_backend("fake", DeterministicFakeBackend)

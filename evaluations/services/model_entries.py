@@ -1,0 +1,130 @@
+"""Model entries: register a model (files hashed once), resolve what a user typed to one."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from django.db.models import Q
+
+from evaluations.models import ModelEntry
+from runner.errors import BenchsiteError, ModelLoadError
+from runner.modelfiles import BUNDLED_MODELS, bundled_model_path, gguf_summary, hub_snapshot, sha256_path
+
+BUNDLED_PREFIX = "bundled:"
+
+
+def model_register(
+    *,
+    name: str,
+    location: str,
+    source_kind: str,
+    family: str = "",
+    license: str = "",
+    revision: str = "",
+    parameter_count: int | None = None,
+    user=None,
+) -> ModelEntry:
+    """Create or refresh a model entry; the file is inspected and hashed once here."""
+    path = model_path(location)
+    summary = gguf_summary(path) if path.is_file() else None
+    if path.is_dir() and not (path / "config.json").exists():
+        raise ModelLoadError(f"{path} is not a Hugging Face model folder (no config.json)")
+    entry, _ = ModelEntry.objects.update_or_create(
+        name=name,
+        defaults={
+            "location": location,
+            "source_kind": source_kind,
+            "family": family,
+            "license": license,
+            "revision": revision,
+            "parameter_count": parameter_count,
+            "file_sha256": sha256_path(path),
+            "format": "gguf" if summary else "safetensors",
+            "quantization": summary.quantization if summary else "",
+            "dtype": summary.quantization if summary else _folder_dtype(path),
+            "submitted_by": user,
+        },
+    )
+    return entry
+
+
+def model_register_bundled(*, names: list[str] | None = None) -> list[ModelEntry]:
+    return [
+        model_register(
+            name=model.name,
+            location=BUNDLED_PREFIX + model.name,
+            source_kind=ModelEntry.SourceKind.BUNDLED,
+            family=model.family,
+            license=model.license,
+            parameter_count=model.parameter_count,
+        )
+        for model in BUNDLED_MODELS.values()
+        if names is None or model.name in names
+    ]
+
+
+def model_find(reference: str) -> ModelEntry | None:
+    """A registered model by name or slug, case-insensitively (the site shows slugs, people type names)."""
+    return ModelEntry.objects.filter(Q(name__iexact=reference) | Q(slug__iexact=reference)).order_by("pk").first()
+
+
+def bundled_model_name(reference: str) -> str | None:
+    """The bundled model a name or slug refers to, case-insensitively."""
+    from django.utils.text import slugify
+
+    wanted = reference.lower()
+    return next((name for name in BUNDLED_MODELS if wanted in (name.lower(), slugify(name))), None)
+
+
+def model_resolve(*, reference: str, user=None) -> ModelEntry:
+    """A registered name or slug, a bundled model, a local file/folder (registered on first use), a hub id."""
+    entry = model_find(reference)
+    if entry:
+        return entry
+    bundled = bundled_model_name(reference)
+    if bundled:
+        return model_register_bundled(names=[bundled])[0]
+    if reference.startswith(("http://", "https://")):
+        return model_register_endpoint(url=reference, user=user)
+    path = Path(reference).expanduser()
+    if path.exists():
+        resolved = str(path.resolve())
+        return model_register(name=resolved, location=resolved, source_kind=ModelEntry.SourceKind.LOCAL, user=user)
+    if reference.count("/") == 1 and not reference.startswith((".", "/")):
+        hub_snapshot(reference)
+        return model_register(name=reference, location=reference, source_kind=ModelEntry.SourceKind.HUB, user=user)
+    known = ", ".join(ModelEntry.objects.values_list("name", flat=True)[:10]) or "none registered"
+    raise BenchsiteError(f"unknown model {reference!r}: not registered, not a local path, not a hub id ({known})")
+
+
+def model_register_endpoint(*, url: str, user=None) -> ModelEntry:
+    """A model behind an OpenAI-compatible server; `url#name` picks one where the server serves several."""
+    from runner.backends.openai import resolve_served_model
+
+    entry, _ = ModelEntry.objects.update_or_create(
+        name=url,
+        defaults={"location": resolve_served_model(url), "source_kind": "endpoint", "format": "endpoint",
+                  "submitted_by": user},
+    )
+    return entry
+
+
+def model_path(location: str) -> Path:
+    """Where a model's weights are on this machine (bundled models are found in site-packages)."""
+    if location.startswith(BUNDLED_PREFIX):
+        return bundled_model_path(location.removeprefix(BUNDLED_PREFIX))
+    path = Path(location)
+    if path.exists():
+        return path
+    if location.count("/") == 1:
+        return hub_snapshot(location, local_files_only=False)
+    raise ModelLoadError(f"model files not found: {location}")
+
+
+def _folder_dtype(path: Path) -> str:
+    try:
+        config = json.loads((path / "config.json").read_text())
+    except (OSError, ValueError):
+        return ""
+    return str(config.get("dtype") or config.get("torch_dtype") or "")
+

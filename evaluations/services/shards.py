@@ -1,0 +1,211 @@
+"""Shards: claim a chunk of a run's items, evaluate what is not stored yet, store samples as they come."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, transaction
+from django.utils import timezone
+
+from evaluations import progress
+from evaluations.custom_benchmarks import custom_benchmarks_register
+from evaluations.models import Run, RunStatus, Sample, Shard, ShardStatus
+from evaluations.run_performance import run_performance_store, run_sampler, shard_resources_store
+from evaluations.services.model_entries import model_path
+from evaluations.services.plans import RunPlan, capped_spec
+from evaluations.services.runs import (
+    run_finish_if_complete, run_mark_failed, run_mark_timed_out, stored_samples,
+)
+from evaluations.services.scoring import score_context
+from runner.backends import Backend
+from runner.backends.base import chat_formatter
+from runner.backends.cache import cached_backend
+from runner.catalog import MULTIPLE_CHOICE, TASKS
+from runner.engine import PreparedTask, evaluate_items, prepare_task
+from runner.environment import environment_record
+from runner.errors import BenchsiteError
+
+ProgressCallback = Callable[[Run, str, int], None]
+# Errors worth retrying: the database or the broker went away for a moment.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError)
+
+
+def run_execute(*, run: Run, plan: RunPlan | None = None, on_progress: ProgressCallback | None = None) -> Run:
+    """Execute every shard of a run in this process (the CLI's path; workers take shards one by one)."""
+    if run.is_final:
+        raise BenchsiteError(f"run {run.pk} is {run.status} and cannot be executed")
+    for shard_id in run.shards.order_by("pk").values_list("pk", flat=True):
+        shard_execute(shard_id=shard_id, worker="local", plan=plan, on_progress=on_progress)
+    run.refresh_from_db()
+    if run.status == RunStatus.FAILED:
+        raise BenchsiteError(run.error)
+    return run
+
+
+def shard_claim(*, shard_id: int, worker: str) -> Shard | None:
+    """Take a shard for this worker, or None if there is nothing to do (finished, cancelled, poisoned)."""
+    with transaction.atomic():
+        shard = Shard.objects.select_for_update().select_related("run").filter(pk=shard_id).first()
+        if shard is None or shard.status not in (ShardStatus.QUEUED, ShardStatus.RUNNING):
+            return None
+        run = shard.run
+        if run.is_final:
+            Shard.objects.filter(pk=shard.pk).update(status=ShardStatus.CANCELLED)
+            return None
+        shard.deliveries += 1
+        if shard.deliveries > settings.BENCHSITE_MAX_DELIVERIES:
+            message = f"shard {shard.benchmark_slug}[{shard.start}:{shard.stop}] failed {shard.deliveries - 1} times"
+            if shard.error:
+                message += f"; last: {shard.error}"
+            Shard.objects.filter(pk=shard.pk).update(deliveries=shard.deliveries)
+            shard_mark(shard=shard, status=ShardStatus.FAILED, error=message)
+            run_mark_failed(run=run, error=message)
+            return None
+        shard.status, shard.worker = ShardStatus.RUNNING, worker
+        shard.save(update_fields=["deliveries", "status", "worker", "updated_at"])
+        Run.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
+            status=RunStatus.RUNNING, started_at=timezone.now(), environment=environment_record()
+        )
+    return shard
+
+
+def shard_execute(*, shard_id: int, worker: str, plan: RunPlan | None = None,
+                  on_progress: ProgressCallback | None = None,
+                  interrupts: tuple[type[BaseException], ...] = ()) -> None:
+    """Evaluate one shard. Exceptions in `interrupts` (the task runner's time limit) pass through unrecorded."""
+    shard = shard_claim(shard_id=shard_id, worker=worker)
+    if shard is None:
+        return
+    run = shard.run
+    try:
+        backend = run_backend(run)
+        task = _shard_task(run, shard, backend, plan)
+        benchmark_id = run.benchmarks.get(slug=task.spec.slug).pk
+        with run_sampler() as sampler:
+            finished = _execute_items(run, task, backend, benchmark_id, on_progress)
+        shard_resources_store(shard=shard, report=sampler.report())
+    except TRANSIENT_ERRORS:
+        raise  # the task retries with backoff; the shard stays claimable
+    except interrupts:
+        raise
+    except BaseException as exc:
+        shard_mark(shard=shard, status=ShardStatus.FAILED, error=_one_line(exc))
+        run_mark_failed(run=run, error=_one_line(exc))
+        if isinstance(exc, BenchsiteError):
+            return
+        raise
+    if not finished:
+        shard_mark(shard=shard, status=ShardStatus.CANCELLED)
+        return
+    shard_mark(shard=shard, status=ShardStatus.FINISHED)
+    if run_finish_if_complete(run=run):
+        run_performance_store(run=run, backend=backend)
+
+
+def shard_time_out(*, shard_id: int) -> None:
+    shard = Shard.objects.select_related("run").get(pk=shard_id)
+    shard_mark(shard=shard, status=ShardStatus.TIMED_OUT, error="soft time limit exceeded")
+    run_mark_timed_out(run=shard.run)
+
+
+def shard_crashed(*, shard_id: int, signal_name: str) -> None:
+    """The process executing the shard died from a signal of its own (SIGSEGV in a native library, say).
+
+    A crash in the model runtime repeats on every delivery, so the run fails now, naming the backend.
+    """
+    shard = Shard.objects.select_related("run").filter(pk=shard_id).first()
+    if shard is None or shard.status not in (ShardStatus.QUEUED, ShardStatus.RUNNING):
+        return
+    run = shard.run
+    message = (f"the {run.backend} backend crashed the worker process ({signal_name}) while evaluating "
+               f"{shard.benchmark_slug}[{shard.start}:{shard.stop}] on {shard.worker or 'a worker'}")
+    shard_mark(shard=shard, status=ShardStatus.FAILED, error=message)
+    run_mark_failed(run=run, error=message)
+
+
+def shard_mark(*, shard: Shard, status: str, error: str = "") -> None:
+    Shard.objects.filter(pk=shard.pk).update(status=status, error=error[:2000], updated_at=timezone.now())
+
+
+def run_backend(run: Run) -> Backend:
+    """The run's model, loaded once per worker process and reused by later shards (runner.backends.cache)."""
+    location = run.model.location if run.backend == "openai" else str(model_path(run.model.location))
+    return cached_backend(run.backend, location, run.config["backend_options"])
+
+
+def _shard_task(run: Run, shard: Shard, backend: Backend, plan: RunPlan | None) -> PreparedTask:
+    """Only this shard's benchmark, prepared as the run recorded it, cut to the shard's items."""
+    config = run.config
+    slug = shard.benchmark_slug
+    recorded = config["tasks"][slug]
+    task = next((t for t in plan.tasks if t.spec.slug == slug), None) if plan else None
+    if task is None:
+        custom_benchmarks_register(slugs=[slug])
+    spec = task.spec if task else capped_spec(TASKS[slug], config.get("max_new_tokens"))
+    chat = config["chat_template"] or spec.chat
+    if task is None or chat:
+        formatter = chat_formatter(backend, required=config["chat_template"]) if chat else None
+        task = prepare_task(spec, limit=recorded["items"], num_fewshot=config["num_fewshot"], chat_template=formatter)
+        if (task.spec.spec_hash(), task.dataset_hash, len(task.items)) != (
+                recorded["spec_hash"], recorded["dataset_hash"], recorded["items"]):
+            raise BenchsiteError(f"run {run.pk}: the benchmark {slug} or its data changed since the run was created")
+    return dataclasses.replace(task, items=task.items[shard.start:shard.stop])
+
+
+
+def _execute_items(run: Run, task: PreparedTask, backend, benchmark_id: int, on_progress) -> bool:
+    """Evaluate the items not stored yet, flushing as they come. False if the run stopped meanwhile."""
+    stored = set(Sample.objects.filter(run=run, benchmark_id=benchmark_id).values_list("doc_id", flat=True))
+    buffer: list[Sample] = []
+    primary = task.spec.primary_metric
+    for result in evaluate_items(task, backend, skip=stored, context=score_context(run.config)):
+        correctness = result.metrics.get("acc", result.metrics.get(primary))
+        buffer.append(
+            Sample(
+                run=run,
+                benchmark_id=benchmark_id,
+                doc_id=result.doc_id,
+                prompt=result.prompt,
+                target=result.target,
+                output=result.output or "",
+                loglikelihoods=result.loglikelihoods,
+                prediction=result.prediction,
+                metrics=result.metrics,
+                correct=None if correctness is None else correctness == 1.0,
+                latency_ms=result.latency_ms,
+                prompt_tokens=result.prompt_tokens,
+                output_tokens=result.output_tokens,
+                details=result.details,
+            )
+        )
+        if len(buffer) >= 8 or task.spec.output_type != MULTIPLE_CHOICE:
+            if not _flush(run, buffer, task.spec.slug, on_progress):
+                return False
+    return _flush(run, buffer, task.spec.slug, on_progress)
+
+
+def _flush(run: Run, buffer: list[Sample], slug: str, on_progress) -> bool:
+    """Store buffered samples (a redelivered shard's duplicates are ignored); False if the run stopped."""
+    count = len(buffer)
+    with transaction.atomic():
+        Sample.objects.bulk_create(buffer, ignore_conflicts=True)
+        if count:  # the shard's liveness: the stale-shard sweeper leaves it alone
+            Shard.objects.filter(run=run, status=ShardStatus.RUNNING, benchmark_slug=slug).update(
+                updated_at=timezone.now()
+            )
+    buffer.clear()
+    # After the commit, so shards of one run flushing at once on two workers cannot hide each other's rows.
+    Run.objects.filter(pk=run.pk).update(done=stored_samples(run))
+    if count:
+        if on_progress:
+            on_progress(run, slug, count)
+        progress.publish(run_id=run.pk, line=f"{slug}: stored {count} samples")
+    return Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING).exists()
+
+
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"

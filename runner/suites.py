@@ -1,0 +1,64 @@
+"""Suites: which benchmarks, on which items, with which few-shot and chat policy, make one comparable board.
+
+A benchmark result counts for a suite only when its configuration key equals the suite's for that
+benchmark. The key covers the task spec hash (prompt, split, metric, scorer source), the item selection
+(first N rows or all, and how many there were), the few-shot count, the chat-template policy and, for
+judged tasks, the judge. The model's backend and preset are not part of it: they are properties of the
+model's run, shown beside the score.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+STANDARD_BENCHMARKS = ("arc_easy", "arc_challenge", "hellaswag", "mmlu", "winogrande", "gsm8k")
+
+
+@dataclass(frozen=True)
+class SuiteSpec:
+    slug: str
+    title: str
+    description: str
+    limits: dict[str, int | None]  # requested slug (a group for MMLU) -> first N items of each task, None: all
+    num_fewshot: int | None = None  # None: each benchmark's standard
+    chat_template: bool = False
+
+    @property
+    def benchmarks(self) -> list[str]:
+        return list(self.limits)
+
+
+STANDARD = SuiteSpec(
+    "standard",
+    "Standard suite",
+    "Every item of the six default benchmarks, each with its standard few-shot count, prompts as the harness.",
+    {slug: None for slug in STANDARD_BENCHMARKS},
+)
+# First N rows of each evaluation split (MMLU: of each of its 57 subjects); small enough for two CPU cores.
+DEMO = SuiteSpec(
+    "demo",
+    "Demo suite",
+    "The default benchmarks on their first rows (MMLU: 2 per subject), so it finishes in minutes on a laptop.",
+    {"arc_easy": 100, "arc_challenge": 100, "hellaswag": 50, "mmlu": 2, "winogrande": 100, "gsm8k": 10},
+)
+SUITES: dict[str, SuiteSpec] = {suite.slug: suite for suite in (STANDARD, DEMO)}
+
+
+def task_config_key(
+    *, slug: str, spec_hash: str, limit: int | None, items: int, num_fewshot: int, chat_template: bool,
+    judge: str = "",
+) -> str:
+    """The identity of one benchmark's configuration: equal keys mean comparable scores."""
+    fields = {"slug": slug, "spec_hash": spec_hash, "limit": limit, "items": items, "num_fewshot": num_fewshot,
+              "chat_template": chat_template, "judge": judge}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+
+
+def group_config_key(*, slug: str, member_keys: list[str]) -> str:
+    return hashlib.sha256(json.dumps([slug, sorted(member_keys)]).encode()).hexdigest()
+
+
+def suite_version(entries: dict[str, str]) -> str:
+    """A suite's version: the hash of its benchmarks' configuration keys."""
+    return hashlib.sha256(json.dumps(entries, sort_keys=True).encode()).hexdigest()[:12]
