@@ -43,11 +43,10 @@ system-packages:
 	  else echo "note: install $(SYSTEM_PACKAGES) for the browser and sandbox tests (apt-get install)"; fi; \
 	fi
 
+# Migrates, serves at once and evaluates in the background of the same process (live progress needs the
+# in-memory channel layer's process); Ctrl-C stops both. DEMO_ARGS passes options, e.g. DEMO_ARGS="--scale 4".
 demo: install
-	$(MANAGE) migrate --noinput
-	$(MANAGE) seed_demo
-	@echo "Leaderboard: http://$(HOST):$(PORT)/"
-	$(MANAGE) runserver $(HOST):$(PORT) --noreload
+	$(MANAGE) demo --host $(HOST) --port $(PORT) $(DEMO_ARGS)
 
 serve: install
 	$(MANAGE) migrate --noinput
@@ -69,6 +68,7 @@ test: install
 	  export DATABASE_URL=postgres://postgres@127.0.0.1:5432/test; fi; \
 	if [ -z "$$REDIS_URL" ] && redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then \
 	  export REDIS_URL=redis://127.0.0.1:6379/0; fi; \
+	$(VENV)/bin/lint-imports
 	HF_HUB_OFFLINE=1 $(PY) -m pytest
 
 bench-compare: install

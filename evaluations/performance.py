@@ -13,7 +13,7 @@ from runner.backends import BACKENDS, load_backend
 from runner.environment import hardware
 from runner.errors import BenchsiteError
 from runner.perf import PERCENTILES
-from runner.presets import preset_options
+from runner.presets import PRESETS, preset_options
 from runner.profiling import CPU_SWEEP, ProfileConfig, ProgressCallback, SweepGrid, profile_backend, profile_steps
 
 

@@ -12,7 +12,7 @@ from celery.worker.request import Request
 from django.conf import settings
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from evaluations.services.?? import shards, workers
+from evaluations.services import shards, workers
 
 # Signals a process raises against itself when native code goes wrong: retrying would crash again.
 CRASH_SIGNALS = frozenset({signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, signal.SIGABRT})
@@ -24,7 +24,7 @@ class ShardRequest(Request):
     """Runs in the worker's main process, which outlives a pool process killed by a signal."""
 
     def on_failure(self, exc_info, send_failed_event=True, return_ok=False):
-        exc = exc_info.exception
+        exc = getattr(exc_info.exception, "exc", exc_info.exception)  # billiard wraps it with its traceback
         if isinstance(exc, WorkerLostError):
             number = _crash_signal(str(exc))
             if number is not None:

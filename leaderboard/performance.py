@@ -12,8 +12,7 @@ from pathlib import Path
 from django.db.models import QuerySet
 
 from evaluations.models import ModelEntry, PerformanceProfile, Run, RunStatus, Score
-from runner.perf import PERCENTILES
-from runner.presets import PRESETS, preset_options
+from evaluations.performance import PERCENTILES, PRESETS, preset_options
 
 UNAVAILABLE = "unavailable"
 PERCENTILE_LABELS = tuple(f"p{p}" for p in PERCENTILES)

@@ -63,9 +63,23 @@ def _reply(request: GenerationRequest) -> str:
     return f" The answer is {number}.\n#### {number}\n\nQuestion:"
 
 
+class SegfaultingBackend(DeterministicFakeBackend):
+    """A runtime whose native code crashes: its first scoring call kills its own process with SIGSEGV."""
+
+    name = "segfaulting"
+
+    def loglikelihood(self, requests):
+        import os
+        import signal
+
+        os.kill(os.getpid(), signal.SIGSEGV)
+        return super().loglikelihood(requests)
+
+
 def register() -> None:
-    """Make `--backend fake` available in this process (the test suite and its Celery workers call it)."""
+    """Make the stand-ins available in this process (the test suite and its Celery workers call it)."""
     from runner.backends import available_backends, register_backend
 
-    if "fake" not in available_backends():
-        register_backend("fake", DeterministicFakeBackend)
+    for kind, factory in (("fake", DeterministicFakeBackend), ("segfaulting", SegfaultingBackend)):
+        if kind not in available_backends():
+            register_backend(kind, factory)

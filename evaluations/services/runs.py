@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
 
 from celery import current_app
 from django.conf import settings
@@ -12,10 +13,9 @@ from django.utils import timezone
 
 from evaluations import progress
 from evaluations.models import ACTIVE_STATUSES, Run, RunStatus, Sample, Shard, ShardStatus
-from evaluations.services.benchmarks import plan_benchmarks
-from evaluations.services.placement import run_placement
-from evaluations.services.plans import RunPlan
-from evaluations.services.scoring import scores_store
+
+if TYPE_CHECKING:
+    from evaluations.services.plans import RunPlan
 
 EXECUTE_SHARD_TASK = "evaluations.tasks.execute_shard"
 
@@ -23,6 +23,10 @@ EXECUTE_SHARD_TASK = "evaluations.tasks.execute_shard"
 def run_create(*, plan: RunPlan, user=None, suite=None, is_private: bool = False,
                submission_key: str | None = None) -> Run:
     """Store a queued run with its shards; placement picks the hardware queue or refuses."""
+    # Imported here: the web process imports this module to cancel runs, and must not load the catalogue.
+    from evaluations.services.benchmarks import plan_benchmarks
+    from evaluations.services.placement import run_placement
+
     queue, estimate = run_placement(plan=plan)
     with transaction.atomic():
         run = Run.objects.create(
@@ -74,6 +78,8 @@ def run_submit(*, plan: RunPlan, user=None, is_private: bool = False, suite=None
 
 def shards_enqueue(*, shard_ids: list[int], queue: str) -> None:
     # Looked up by name: the task module imports the services, not the other way round.
+    if EXECUTE_SHARD_TASK not in current_app.tasks:
+        current_app.loader.import_default_modules()  # the app's autodiscovery, as a worker runs it at start
     task = current_app.tasks[EXECUTE_SHARD_TASK]
     for shard_id in shard_ids:
         task.apply_async((shard_id,), queue=queue)
@@ -100,6 +106,8 @@ def run_finish_if_complete(*, run: Run) -> bool:
 
     True for the call that finished it.
     """
+    from evaluations.services.scoring import scores_store
+
     with transaction.atomic():
         locked = Run.objects.select_for_update().get(pk=run.pk)
         if locked.status != RunStatus.RUNNING or locked.shards.exclude(status=ShardStatus.FINISHED).exists():

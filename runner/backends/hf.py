@@ -1,6 +1,15 @@
-"""Transformers backend: a Hugging Face folder, a hub id, or a GGUF file loaded through `gguf_file=`."""
+"""Transformers backend: a Hugging Face folder, a hub id, or a GGUF file loaded through `gguf_file=`.
+
+A GGUF file is dequantized once and cached as safetensors, keyed by the file's sha256
+(`runner.modelfiles.dequantized_checkpoint_dir`); later loads read the cached copy, which holds the same
+float weights and tokenizer, in about a second instead of the tens of seconds dequantizing takes.
+"""
 from __future__ import annotations
 
+import json
+import logging
+import shutil
+import time
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -17,6 +26,9 @@ from runner.backends.base import (
 )
 from runner.backends.hf_prefix import PrefixScorer
 from runner.errors import ModelLoadError
+from runner.modelfiles import atomic_directory, dequantized_checkpoint_dir, sha256_path
+
+logger = logging.getLogger(__name__)
 
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 
@@ -45,22 +57,31 @@ class TransformersBackend:
         self.batch_size = batch_size
         self.location = location
         path = Path(location)
-        load_kwargs: dict = {"revision": revision} if revision else {}
-        if path.is_file():
-            load_kwargs["gguf_file"] = path.name
-            source = str(path.parent)
-            self.format = "gguf"
-        else:
-            source = location
-            self.format = "safetensors" if path.is_dir() else "hub"
         torch_dtype = "auto" if dtype == "auto" else getattr(torch, dtype)
+        self.dequantized_cache: Path | None = None
+        self.dequantized_cache_hit = False
+        started = time.perf_counter()
         try:
-            self.tokenizer = transformers.AutoTokenizer.from_pretrained(source, **load_kwargs)
-            self.model = transformers.AutoModelForCausalLM.from_pretrained(
-                source, dtype=torch_dtype, **load_kwargs
-            )
+            if path.is_file():
+                self.format = "gguf"
+                self.tokenizer, self.model = self._load_gguf(transformers, path, torch_dtype)
+            else:
+                self.format = "safetensors" if path.is_dir() else "hub"
+                load_kwargs: dict = {"revision": revision} if revision else {}
+                self.tokenizer = transformers.AutoTokenizer.from_pretrained(location, **load_kwargs)
+                self.model = transformers.AutoModelForCausalLM.from_pretrained(
+                    location, dtype=torch_dtype, **load_kwargs
+                )
+        except ModelLoadError:
+            raise
         except Exception as exc:  # transformers raises many types for unreadable files
             raise ModelLoadError(f"cannot load {location!r} with transformers: {_first_line(exc)}") from exc
+        self.load_seconds = time.perf_counter() - started
+        logger.info(
+            "loaded %s in %.2f s%s", path.name, self.load_seconds,
+            f" (dequantized cache {'hit' if self.dequantized_cache_hit else 'written'}: {self.dequantized_cache})"
+            if self.dequantized_cache else "",
+        )
         self.model.to(self.device).eval()
         config = self.model.config
         self.model_type = getattr(config, "model_type", "") or ""
@@ -71,6 +92,28 @@ class TransformersBackend:
         self.share_prefix = share_prefix
         pad = self.eos_token_id if self.eos_token_id is not None else 0
         self._prefix_scorer = PrefixScorer(self.model, torch, pad_id=pad, batch_size=batch_size)
+
+    def _load_gguf(self, transformers, path: Path, torch_dtype):
+        """Tokenizer and model of a GGUF file: from the dequantized cache, else dequantized and then cached."""
+        cached = dequantized_checkpoint_dir(path, converter=f"transformers-{transformers.__version__}")
+        if (cached / CACHE_MANIFEST).is_file():
+            try:
+                tokenizer = transformers.AutoTokenizer.from_pretrained(str(cached))
+                model = transformers.AutoModelForCausalLM.from_pretrained(str(cached), dtype=torch_dtype)
+            except Exception as exc:  # unreadable cache (disk trouble, edited by hand): rebuild it
+                logger.warning("discarding the unreadable dequantized cache %s: %s", cached, _first_line(exc))
+                _discard(cached)
+            else:
+                self.dequantized_cache, self.dequantized_cache_hit = cached, True
+                return tokenizer, model
+        tokenizer = transformers.AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+        # Dequantized in the file's own precision ("auto": float32), so the cache serves every dtype.
+        model = transformers.AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype="auto")
+        if _write_dequantized_cache(model, tokenizer, cached, gguf=path):
+            self.dequantized_cache = cached
+        if torch_dtype != "auto":
+            model = model.to(torch_dtype)
+        return tokenizer, model
 
     # -- tokenization -------------------------------------------------------------------------
     def tokenize(self, text: str) -> list[int]:
@@ -191,6 +234,10 @@ class TransformersBackend:
         return Generation(truncate_at_stop(text, request.stop), len(prompt_ids), len(new_tokens))
 
     def info(self) -> ModelInfo:
+        cache = (
+            {"dequantized_cache": str(self.dequantized_cache), "dequantized_cache_hit": self.dequantized_cache_hit}
+            if self.dequantized_cache else {}
+        )
         return ModelInfo(
             backend=self.name,
             name=Path(self.location).name,
@@ -201,7 +248,7 @@ class TransformersBackend:
             parameter_count=sum(p.numel() for p in self.model.parameters()),
             context_length=self.max_length,
             chat_template=bool(getattr(self.tokenizer, "chat_template", None)),
-            extra={"model_type": self.model_type},
+            extra={"model_type": self.model_type, "load_seconds": round(self.load_seconds, 3), **cache},
         )
 
     def stream(self, request: GenerationRequest) -> Iterator[str]:
@@ -226,6 +273,42 @@ class TransformersBackend:
             worker.join()
         if failure:
             raise failure[0]
+
+
+CACHE_MANIFEST = "benchsite-dequantized.json"  # written last: a cache folder without it is not used
+
+
+def _write_dequantized_cache(model, tokenizer, target: Path, *, gguf: Path) -> bool:
+    """Save a model dequantized from `gguf` as safetensors with its tokenizer; False where it cannot be cached.
+
+    The cache is an optimisation: a full disk or a read-only cache folder costs speed, never the run.
+    """
+    quantizer = getattr(model, "hf_quantizer", None)
+    if quantizer is not None:
+        if getattr(quantizer, "packed_modules", None):
+            return False  # weights kept in GGUF blocks (GPU kernels): nothing was dequantized to cache
+        # The weights are plain tensors now; what is left of the quantizer only blocks save_pretrained.
+        quantizer.remove_quantization_config(model)
+    try:
+        with atomic_directory(target) as scratch:
+            model.save_pretrained(scratch)
+            tokenizer.save_pretrained(scratch)
+            manifest = {"gguf": gguf.name, "gguf_sha256": sha256_path(gguf), "created": time.time()}
+            (scratch / CACHE_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    except OSError as exc:
+        logger.warning("cannot cache the dequantized %s at %s: %s", gguf.name, target, _first_line(exc))
+        return False
+    return True
+
+
+def _discard(folder: Path) -> None:
+    """Move a cache folder out of the way in one rename, then delete it."""
+    doomed = folder.with_name(f".{folder.name}.discarded-{time.time_ns()}")
+    try:
+        folder.rename(doomed)
+    except OSError:
+        return
+    shutil.rmtree(doomed, ignore_errors=True)
 
 
 def _model_max_length(config, tokenizer) -> int:

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from runner.backends import GenerationRequest, LoglikelihoodRequest, load_backend
+from runner.backends.base import Backend
 from runner.backends.openai import decode_chat, split_location
 from runner.engine import evaluate_items, prepare_task
 from runner.errors import BenchsiteError, ModelLoadError
@@ -88,6 +89,21 @@ def local(smollm2_path):
 
 ARITHMETIC = GenerationRequest("Question: What is 2 + 3?\nAnswer:", stop=("\n", "Question:"), max_new_tokens=24)
 STORY = GenerationRequest("Once upon a time, in a small village,", max_new_tokens=32)
+# llama-cpp-python's server (0.3.36) keeps the tokens of its last request in the KV cache and decodes only
+# what follows the prefix the next prompt shares with them; of a prompt it holds whole it decodes the last
+# token again, alone. llama.cpp rounds differently per batch shape, so a greedy output depends on what the
+# server ran before: SmolLM2 answers "Say hello." with "...to help you with whatever" decoded whole and
+# "...to help with any kind" after the same prompt was streamed. The server has no switch to turn this off
+# (it ignores llama.cpp's `cache_prompt`), so comparisons first send this prompt, whose first token no
+# compared prompt starts with: nothing is left to share and the next prompt is decoded whole in one batch,
+# as the local backend decodes it.
+CACHE_EVICTION = GenerationRequest("0", max_new_tokens=1)
+
+
+def uncached(backend: Backend) -> Backend:
+    """The backend after a request that leaves the server nothing to reuse for the next one."""
+    backend.generate([CACHE_EVICTION])
+    return backend
 
 
 def test_locations_name_the_server_root_and_optionally_the_model():
@@ -100,7 +116,7 @@ def test_locations_name_the_server_root_and_optionally_the_model():
 
 def test_greedy_completion_equals_the_local_backend(remote, local):
     for request in (ARITHMETIC, STORY):
-        served, direct = remote.generate([request])[0], local.generate([request])[0]
+        served, direct = uncached(remote).generate([request])[0], local.generate([request])[0]
         assert served.text == direct.text and served.text.strip()
         assert (served.prompt_tokens, served.output_tokens) == (direct.prompt_tokens, direct.output_tokens)
     assert "\n" not in remote.generate([ARITHMETIC])[0].text
@@ -110,7 +126,7 @@ def test_chat_prompts_go_to_chat_completions_and_the_server_applies_the_models_t
     messages = [{"role": "user", "content": "Name three colours."}]
     prompt = remote.apply_chat_template(messages)
     assert decode_chat(prompt) == messages and decode_chat(ARITHMETIC.prompt) is None
-    served = remote.generate([GenerationRequest(prompt, max_new_tokens=40)])[0]
+    served = uncached(remote).generate([GenerationRequest(prompt, max_new_tokens=40)])[0]
     # The server renders the GGUF's own chat template, as the local backend does client-side.
     direct = local.generate([GenerationRequest(local.apply_chat_template(messages), max_new_tokens=40)])[0]
     assert served.text == direct.text and served.text.strip()
@@ -120,15 +136,22 @@ def test_chat_tasks_run_through_the_engine_like_the_local_chat_template(remote, 
     served = prepare_task(TASKS["triviaqa"], limit=1, num_fewshot=0, chat_template=remote.apply_chat_template)
     direct = prepare_task(TASKS["triviaqa"], limit=1, num_fewshot=0, chat_template=local.apply_chat_template)
     assert all(decode_chat(item.prompt) for item in served.items)
-    served_outputs = [r.output for r in evaluate_items(served, remote)]
+    assert len(served.items) == 1  # one request: nothing before it within the task to share a prefix with
+    served_outputs = [r.output for r in evaluate_items(served, uncached(remote))]
     assert served_outputs == [r.output for r in evaluate_items(direct, local)]
 
 
 def test_streamed_pieces_join_to_the_non_streamed_output(remote):
     for request in (STORY, ARITHMETIC, GenerationRequest(remote.apply_chat_template("Say hello."), max_new_tokens=16)):
-        pieces = list(remote.stream(request))
+        pieces = list(uncached(remote).stream(request))
         assert len(pieces) > 1 and all(pieces)
-        assert "".join(pieces) == remote.generate([request])[0].text
+        assert "".join(pieces) == uncached(remote).generate([request])[0].text
+
+
+def test_the_cache_eviction_shares_no_first_token_with_the_compared_prompts(local):
+    first = local.tokenize(CACHE_EVICTION.prompt)[0]
+    chat = local.apply_chat_template("Say hello.")
+    assert all(local.tokenize(prompt)[0] != first for prompt in (STORY.prompt, ARITHMETIC.prompt, chat))
 
 
 def test_tokenize_and_info_come_from_the_server(remote, local):
@@ -216,6 +239,7 @@ def test_evaluate_command_runs_an_endpoint_and_reproduces_the_local_outputs(smol
                      "--output", str(output), "--no-progress")
         return json.loads(output.read_text())
 
+    uncached(load_backend("openai", smollm2_server.url)).close()
     served = evaluate("--model", smollm2_server.url, "--backend", "openai")
     direct = evaluate("--model", "SmolLM2-135M-Instruct", "--backend", "llama_cpp")
     assert served["samples"] == direct["samples"] and len(served["samples"]["triviaqa"]) == 2
