@@ -143,3 +143,22 @@ def test_register_model_command_adds_a_local_folder(tiny_llama_dir, capsys):
     entry = ModelEntry.objects.get(name="tiny-llama")
     assert entry.format == "safetensors" and entry.family == "test" and entry.location == str(tiny_llama_dir)
     assert entry.file_sha256 in capsys.readouterr().out
+
+
+def test_evaluate_migrates_the_embedded_database_on_first_use_and_resolves_slugs(tmp_path):
+    """A fresh SQLite file, never migrated: evaluate creates it, and takes the site's slug in any case."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.sqlite3'}", "HF_HUB_OFFLINE": "1"}
+    env.pop("REDIS_URL", None)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "evaluate", "--model", "SMOLLM2-135m-instruct", "--backend", "llama_cpp",
+         "--benchmark", "arc_easy", "--limit", "2", "--num-fewshot", "0", "--no-progress"],
+        cwd=Path(__file__).resolve().parents[2], env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "first use: creating the embedded SQLite database" in result.stderr
+    assert "no such table" not in result.stderr
+    assert "arc_easy: acc" in result.stdout

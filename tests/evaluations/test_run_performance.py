@@ -74,7 +74,7 @@ def test_the_probe_can_be_switched_off_and_a_failing_probe_leaves_the_run_finish
             raise ConnectionError("server closed the stream")
 
     settings.BENCHSITE_RUN_PROBE_REQUESTS = 2
-    monkeypatch.setattr(services, "backend_for", lambda plan: NoStreaming())
+    monkeypatch.setattr(shards, "run_backend", lambda run: NoStreaming())
     run = shards.run_execute(run=runs.run_create(plan=plan), plan=plan)
     assert run.status == RunStatus.FINISHED
     assert run.performance["streamed"] == {"error": "ConnectionError: server closed the stream"}

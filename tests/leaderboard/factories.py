@@ -1,4 +1,9 @@
-"""factory_boy factories for the evaluation models, building rows directly (no model is evaluated)."""
+"""factory_boy factories for the evaluation models, building rows directly (no model is evaluated).
+
+Scores carry what the scoring service would store: a configuration key (by default the "standard"
+variant of their benchmark, the key `suite_entries` puts in a suite), random chance as the baseline
+and the baseline-normalised value the leaderboard averages.
+"""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -6,7 +11,26 @@ from datetime import timedelta
 import factory
 from django.utils import timezone
 
-from evaluations.models import Benchmark, ModelEntry, Run, RunStatus, Sample, Score
+from evaluations.models import Benchmark, ModelEntry, Run, RunStatus, Sample, Score, Suite
+from runner.metrics import metric_scale
+
+# Answer choices per item of the multiple-choice benchmarks used here: chance is 1 / choices.
+CHOICES = {"arc_easy": 4, "arc_challenge": 4, "hellaswag": 4, "mmlu": 4, "mmlu_astronomy": 4, "winogrande": 2}
+STANDARD = "standard"
+
+
+def config_key(slug: str, variant: str = STANDARD) -> str:
+    """A stand-in for runner.suites.task_config_key: equal for equal (benchmark, variant)."""
+    return f"{variant}:{slug}"
+
+
+def suite_entries(slugs: list[str], variant: str = STANDARD) -> dict[str, str]:
+    return {slug: config_key(slug, variant) for slug in slugs}
+
+
+def chance(slug: str, metric: str) -> float:
+    scale = metric_scale(metric)
+    return scale.baseline([CHOICES[slug]] if slug in CHOICES else [])
 
 
 class ModelEntryFactory(factory.django.DjangoModelFactory):
@@ -26,16 +50,35 @@ class ModelEntryFactory(factory.django.DjangoModelFactory):
 
 
 class BenchmarkFactory(factory.django.DjangoModelFactory):
+    """One version of a benchmark; asking again for the same slug (and version) gives the same row."""
+
     class Meta:
         model = Benchmark
-        django_get_or_create = ("slug",)
+        django_get_or_create = ("slug", "version", "spec_hash")
 
     slug = factory.Sequence(lambda n: f"bench_{n}")
     title = factory.LazyAttribute(lambda benchmark: benchmark.slug.replace("_", " ").title())
     category = "reasoning"
     version = "1.0"
-    spec_hash = factory.LazyAttribute(lambda benchmark: f"spec-{benchmark.slug}")
+    spec_hash = factory.LazyAttribute(lambda benchmark: f"spec-{benchmark.slug}-{benchmark.version}")
     dataset_hash = factory.LazyAttribute(lambda benchmark: f"data-{benchmark.slug}")
+
+
+class SuiteFactory(factory.django.DjangoModelFactory):
+    """A suite version whose entries are the given variant's keys of `order`'s benchmarks."""
+
+    class Meta:
+        model = Suite
+
+    class Params:
+        variant = STANDARD
+
+    slug = "standard"
+    title = factory.LazyAttribute(lambda suite: f"{suite.slug.title()} suite")
+    version = factory.Sequence(lambda n: str(n + 1))
+    order = ["arc_easy"]
+    entries = factory.LazyAttribute(lambda suite: suite_entries(suite.order, suite.variant))
+    description = factory.LazyAttribute(lambda suite: f"The {suite.variant} configuration of {', '.join(suite.order)}")
 
 
 class RunFactory(factory.django.DjangoModelFactory):
@@ -59,13 +102,25 @@ class ScoreFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Score
 
+    class Params:
+        variant = STANDARD
+
     run = factory.SubFactory(RunFactory)
-    benchmark_slug = "arc_easy"
+    benchmark = factory.SubFactory(BenchmarkFactory, slug="arc_easy")
     metric = "acc_norm"
     value = 0.5
     stderr = 0.05
     n = 100
     is_primary = True
+    config_key = factory.LazyAttribute(lambda score: config_key(score.benchmark.slug, score.variant))
+    baseline = factory.LazyAttribute(lambda score: chance(score.benchmark.slug, score.metric))
+    normalized = factory.LazyAttribute(lambda score: metric_scale(score.metric).normalized(score.value, score.baseline))
+    normalized_stderr = factory.LazyAttribute(
+        lambda score: metric_scale(score.metric).normalized_stderr(score.stderr, score.baseline)
+    )
+    scale_min = factory.LazyAttribute(lambda score: metric_scale(score.metric).minimum)
+    scale_max = factory.LazyAttribute(lambda score: metric_scale(score.metric).maximum)
+    higher_is_better = factory.LazyAttribute(lambda score: metric_scale(score.metric).higher_is_better)
 
 
 class SampleFactory(factory.django.DjangoModelFactory):
@@ -84,13 +139,18 @@ class SampleFactory(factory.django.DjangoModelFactory):
     correct = True
 
 
-def finished_run(model: ModelEntry, scores: dict[str, float], *, days_ago: int = 0, **fields) -> Run:
-    """A finished run with one primary score per benchmark slug (value, stderr 0.05, n 100)."""
+def finished_run(model: ModelEntry, scores: dict[str, float], *, days_ago: int = 0, variant: str = STANDARD,
+                 **fields) -> Run:
+    """A finished run with one primary score per benchmark slug (value, stderr 0.05, n 100), each under the
+    `variant` configuration of its benchmark (the "standard" one unless told)."""
     fields.setdefault("requested_benchmarks", list(scores))
     fields.setdefault("finished_at", timezone.now() - timedelta(days=days_ago))
     run = RunFactory(model=model, **fields)
-    for slug, value in scores.items():
-        ScoreFactory(run=run, benchmark_slug=slug, metric=PRIMARY_METRICS.get(slug, "acc"), value=value)
+    benchmarks = [BenchmarkFactory(slug=slug) for slug in scores]
+    run.benchmarks.set(benchmarks)
+    for benchmark, value in zip(benchmarks, scores.values()):
+        ScoreFactory(run=run, benchmark=benchmark, metric=PRIMARY_METRICS.get(benchmark.slug, "acc"), value=value,
+                     variant=variant)
     return run
 
 
@@ -99,4 +159,5 @@ PRIMARY_METRICS = {
     "arc_challenge": "acc_norm",
     "hellaswag": "acc_norm",
     "gsm8k": "exact_match,strict-match",
+    "mt_bench": "score",
 }

@@ -67,7 +67,7 @@ def test_sort_leaderboard_and_filter_samples(board: Board, live_server, page):
     page.get_by_role("link", name="GSM8K").click()
     expect(page.locator("th[aria-sort='ascending'] a[data-column='gsm8k']")).to_be_visible()
     assert [row.get_attribute("data-model") for row in rows.all()] == ["alpha", "beta", "gamma"]
-    assert page.url.endswith("?sort=gsm8k&dir=asc")
+    assert page.url.endswith(f"?suite={board.suite.pk}&sort=gsm8k&dir=asc")
     assert_not_reloaded(page)
 
     page.goto(live_server.url + reverse("leaderboard:run_detail", args=[board.alpha_run.pk]))

@@ -41,6 +41,20 @@ def stored_profile(model: ModelEntry, *, preset: str = "balanced", options: dict
                                   results=kwargs.pop("results", None) or fake_results(), machine=CPU_MACHINE, **kwargs)
 
 
+@pytest.fixture
+def fake_backend_profilable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let profile_model take the test suite's fake backend.
+
+    The command's --backend choices and evaluations.performance's check read the built-in BACKENDS, not
+    runner.backends.available_backends() (which the evaluate command and run plans use), so a registered
+    backend is refused there. Patched here until the product reads the registry.
+    """
+    from runner.backends import available_backends
+
+    monkeypatch.setattr("evaluations.management.commands.profile_model.BACKENDS", available_backends(), raising=False)
+    monkeypatch.setattr("evaluations.performance.BACKENDS", available_backends(), raising=False)
+
+
 # -- services ------------------------------------------------------------------------------------
 @pytest.mark.django_db
 def test_profile_store_copies_the_headline_figures():
@@ -71,7 +85,7 @@ def test_models_on_a_gpu_report_gpu_memory_and_cpu_models_their_resident_set():
 
 
 @pytest.mark.django_db
-def test_profile_model_command_profiles_and_stores(tmp_path, capsys):
+def test_profile_model_command_profiles_and_stores(tmp_path, capsys, fake_backend_profilable):
     weights = tmp_path / "model.gguf"
     weights.write_bytes(b"GGUF")
     model = ModelEntryFactory(name="fake-model", location=str(weights))
@@ -87,7 +101,7 @@ def test_profile_model_command_profiles_and_stores(tmp_path, capsys):
 
 
 @pytest.mark.django_db
-def test_profile_model_command_refuses_bad_input():
+def test_profile_model_command_refuses_bad_input(fake_backend_profilable):
     from django.core.management.base import CommandError
 
     with pytest.raises(CommandError, match="unknown model"):

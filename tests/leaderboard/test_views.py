@@ -8,7 +8,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from tests.leaderboard.conftest import ARC_SAMPLES, ASTRONOMY_SAMPLES, Board
+from tests.leaderboard.conftest import ALPHA_AVERAGE, ARC_SAMPLES, ASTRONOMY_SAMPLES, Board
 from tests.leaderboard.factories import ModelEntryFactory, finished_run
 
 pytestmark = pytest.mark.django_db
@@ -34,7 +34,9 @@ def test_leaderboard_shows_models_values_and_stderr(client: Client, board: Board
     assert "<html" in html and 'id="leaderboard-table"' in html
     assert "80.0" in html and "± 5.0" in html
     assert 'title="n = 100 items (run ' in html
-    assert "53.3" in html  # alpha's average over its three benchmarks
+    assert f"{ALPHA_AVERAGE * 100:.1f}" == "45.6" and "45.6" in html  # alpha's normalised average, three benchmarks
+    assert "± 3.6" in html  # its standard error
+    assert "Normalised average" in html
     assert "idle" not in model_order(html)
     assert "acc_norm" in html and "subset" in html  # the explanatory note
 
@@ -55,9 +57,10 @@ def test_leaderboard_sorting(client: Client, board: Board, query, expected):
 def test_header_links_flip_the_current_column_and_work_without_js(client: Client, board: Board):
     html = client.get(reverse("leaderboard:index") + "?sort=gsm8k&dir=desc").content.decode()
 
-    assert 'href="?sort=gsm8k&amp;dir=asc" hx-get="?sort=gsm8k&amp;dir=asc"' in html
-    assert 'href="?sort=arc_easy&amp;dir=desc"' in html
-    assert 'href="?sort=model&amp;dir=asc"' in html
+    suite = f"?suite={board.suite.pk}&amp;"  # the links keep the suite version shown
+    assert f'href="{suite}sort=gsm8k&amp;dir=asc" hx-get="{suite}sort=gsm8k&amp;dir=asc"' in html
+    assert f'href="{suite}sort=arc_easy&amp;dir=desc"' in html
+    assert f'href="{suite}sort=model&amp;dir=asc"' in html
 
 
 def test_htmx_request_gets_only_the_table_fragment(client: Client, board: Board):
@@ -95,7 +98,8 @@ def test_leaderboard_page_query_count_is_constant(client: Client, board: Board):
         response = client.get(url)
 
     assert len(model_order(response.content.decode())) == 13
-    assert len(after) == len(before) == 3
+    # Suites, which suite has results, latest primary scores, titles, models.
+    assert len(after) == len(before) == 5
 
 
 # -- models ------------------------------------------------------------------------------------
@@ -108,7 +112,7 @@ def test_model_list(client: Client, board: Board, django_assert_num_queries):
 
 
 def test_model_page_shows_metadata_scores_and_runs(client: Client, board: Board, django_assert_num_queries):
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(6):  # model, runs, latest primaries, their metrics, titles, groups
         html = client.get(reverse("leaderboard:model_detail", args=["alpha"])).content.decode()
 
     for text in ("llama", "1.5B", "apache-2.0", "gguf", "Q8_0", "ab" * 32, "/models/alpha.gguf"):
@@ -129,14 +133,15 @@ def test_run_list(client: Client, board: Board, django_assert_num_queries):
     with django_assert_num_queries(2):  # count and page
         html = client.get(reverse("leaderboard:run_list")).content.decode()
 
-    assert html.count('data-run="') == 6
+    assert html.count('data-run="') == 7
     assert "65/65" in html and "arc_easy, mmlu" in html
+    assert "llama_cpp · custom options · first 60" in html  # each run's configuration
 
 
 def test_run_page_shows_provenance_scores_and_first_sample_page(
     client: Client, board: Board, django_assert_num_queries
 ):
-    with django_assert_num_queries(5):  # run, its benchmarks, scores, sample count, sample page
+    with django_assert_num_queries(6):  # run, its benchmarks, scores, groups, sample count, sample page
         html = client.get(reverse("leaderboard:run_detail", args=[board.alpha_run.pk])).content.decode()
 
     assert board.alpha_run.config_hash in html

@@ -136,3 +136,17 @@ def test_worker_registers_itself_and_sends_heartbeats(cluster):
     assert record.queues == ["cpu"] and record.memory_bytes > 0 and record.libraries["torch"]
     first_beat = record.heartbeat_at
     wait_for(lambda: WorkerRecord.objects.get(pk=record.pk).heartbeat_at > first_beat, 30, "a heartbeat")
+
+
+def test_a_worker_restarted_alone_after_kill_9_resumes_without_beat(cluster):
+    """No beat and a 15-minute visibility timeout: only the starting worker's own sweep can resume the run."""
+    cluster.env["BENCHSITE_VISIBILITY_TIMEOUT"] = "900"
+    plan = plan_arc(60)
+    run, _ = runs.run_submit(plan=plan)
+    cluster.start_worker("w1")
+    wait_for(lambda: refreshed(run).done >= 10, 180, "the first worker to store 10 samples")
+    cluster.kill("w1")
+    assert refreshed(run).done < 60
+    cluster.start_worker("w1")  # the same hostname: its earlier incarnation is gone
+    wait_for(lambda: refreshed(run).status == RunStatus.FINISHED, 240, "the run to finish without beat")
+    assert_complete(run, 60)

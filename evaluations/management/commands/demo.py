@@ -24,7 +24,7 @@ from django.core.management.base import BaseCommand, CommandError
 from evaluations.management.commands.seed_demo import add_work_arguments, work_from_options
 
 # How long Ctrl-C waits for the evaluation thread to reach its next checkpoint (a stored batch, a run's end).
-STOP_GRACE_SECONDS = 20.0
+STOP_GRACE_SECONDS = 10.0
 
 
 class _DaemonThreadExecutor(Executor):
