@@ -212,6 +212,18 @@ def test_grid_query_count_does_not_grow_with_models(django_assert_num_queries):
         assert len(selectors.preset_grid().rows) == 5
 
 
+# A run's performance record in the shape evaluations.run_performance stores (12 samples, 6 generated).
+RUN_RECORD = {
+    "schema_version": 1, "samples": 12, "prompt_tokens": 1200, "output_tokens": 63,
+    "multiple_choice": {"items": 6, "seconds": 0.6, "items_per_s": 10.0},
+    "generation": {"requests": 6, "seconds": 2.0, "prompt_tokens": 600, "output_tokens": 63,
+                   "end_to_end_ms": {"p50": 330.0, "p95": 400.0, "p99": 410.0, "mean": 333.3},
+                   "output_tokens_per_s": 31.5},
+    "streamed": None, "resources": None, "resources_complete": False,
+    "energy": {"joules": 30.0, "source": "estimated", "joules_per_sample": 2.5},
+}
+
+
 @pytest.mark.django_db
 def test_quality_grid_puts_each_presets_newest_run_beside_the_others(client: Client, django_assert_num_queries):
     alpha, beta = ModelEntryFactory(name="alpha"), ModelEntryFactory(name="beta")
@@ -223,7 +235,7 @@ def test_quality_grid_puts_each_presets_newest_run_beside_the_others(client: Cli
 
     run(alpha, {"arc_easy": 0.40}, LLAMA_BALANCED, days_ago=3)  # superseded by the newer balanced run
     balanced = run(alpha, {"arc_easy": 0.50, "gsm8k": 0.10}, LLAMA_BALANCED, days_ago=1,
-                   performance={"generation": {"output_tokens_per_s": 31.5}, "energy": {"joules_per_sample": 2.5}})
+                   performance=RUN_RECORD)
     memory = run(alpha, {"arc_easy": 0.45}, memory_options)
     run(alpha, {"winogrande": 0.6}, {"n_ctx": 2048})  # no preset's options
     run(beta, {"hellaswag": 0.3}, {}, backend="fake")  # the fake backend has no presets
