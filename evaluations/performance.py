@@ -9,7 +9,7 @@ from django.conf import settings
 
 from evaluations.models import ModelEntry, PerformanceProfile, Run
 from evaluations.services.model_entries import model_path
-from runner.backends import BACKENDS, load_backend
+from runner.backends import available_backends, load_backend
 from runner.environment import hardware
 from runner.errors import BenchsiteError
 from runner.perf import PERCENTILES
@@ -66,8 +66,8 @@ def profile_model(
     `threads` pins llama.cpp's thread count (default: every logical CPU); it is stored with the options.
     `on_start` receives the number of progress steps once the model is loaded.
     """
-    if backend not in BACKENDS:
-        raise BenchsiteError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if backend not in available_backends():
+        raise BenchsiteError(f"unknown backend {backend!r}; choose one of {', '.join(available_backends())}")
     if backend == "llama_cpp" and model.format != "gguf":
         raise BenchsiteError(f"the llama_cpp backend needs a GGUF file; {model.name} is {model.format or 'unknown'}")
     options = preset_options(preset, backend)

@@ -13,6 +13,7 @@ from django.db.models import QuerySet
 
 from evaluations.models import ModelEntry, PerformanceProfile, Run, RunStatus, Score
 from evaluations.performance import PERCENTILES, PRESETS, preset_options
+from evaluations.run_performance import RunPerformanceRecord
 
 UNAVAILABLE = "unavailable"
 PERCENTILE_LABELS = tuple(f"p{p}" for p in PERCENTILES)
@@ -208,30 +209,28 @@ class RunPerformanceDetail:
     percentile_labels: tuple[str, ...] = PERCENTILE_LABELS
 
 
-def run_performance_detail(record: dict) -> RunPerformanceDetail | None:
-    """The run page's view of evaluations.run_performance's record; None for runs that kept none."""
-    if not record:
+def run_performance_detail(record: RunPerformanceRecord | None) -> RunPerformanceDetail | None:
+    """The run page's view of a run's performance record; None for runs that kept none."""
+    if record is None:
         return None
-    streamed = record.get("streamed") or {}
-    generation = record.get("generation") or {}
-    multiple_choice = record.get("multiple_choice") or {}
-    resources = record.get("resources") or {}
-    energy = record.get("energy") or {}
-    duration = resources.get("duration_s")
+    streamed = record.streamed or {}
+    generation = record.generation
+    resources = record.resources or {}
+    energy = record.energy or {}
     return RunPerformanceDetail(
         latency_rows=[
             _latency_row("Time to first token (streamed)", streamed.get("time_to_first_token_ms")),
             _latency_row("Inter-token latency (streamed)", streamed.get("inter_token_ms")),
-            _latency_row("Generation, per sample", generation.get("end_to_end_ms")),
+            _latency_row("Generation, per sample", generation.end_to_end_ms if generation else None),
         ],
         probe=streamed,
         throughput=[
-            ("Output tokens/s (generation)", Measure(generation.get("output_tokens_per_s"), "tok/s")),
+            ("Output tokens/s (generation)", Measure(generation.output_tokens_per_s if generation else None, "tok/s")),
             ("Output tokens/s (streamed)", Measure(streamed.get("output_tokens_per_s"), "tok/s")),
             ("Prompt tokens/s (prefill, streamed)", Measure(streamed.get("prompt_tokens_per_s"), "tok/s")),
-            ("Multiple-choice items/s", Measure(multiple_choice.get("items_per_s"), "items/s")),
-            ("Samples/s (whole run)", Measure(
-                record.get("samples") / duration if duration and record.get("samples") else None, "samples/s")),
+            ("Multiple-choice items/s", Measure(
+                record.multiple_choice.items_per_s if record.multiple_choice else None, "items/s")),
+            ("Samples/s (whole run)", Measure(record.samples_per_s, "samples/s")),
         ],
         memory=_memory_measures(resources),
         utilisation=_utilisation_measures(resources),
@@ -242,7 +241,7 @@ def run_performance_detail(record: dict) -> RunPerformanceDetail | None:
             ("Carbon", Measure(energy.get("carbon_g"), "g CO₂e")),
         ],
         energy_source=energy.get("source") or UNAVAILABLE,
-        complete=bool(record.get("resources_complete")),
+        complete=record.resources_complete,
     )
 
 
@@ -307,12 +306,13 @@ def preset_quality_grid() -> QualityGrid:
     order = list(PRESETS)
     rows = []
     for (_, name), run in sorted(chosen.items(), key=lambda item: (item[1].model.name, order.index(item[0][1]))):
-        record = run.performance or {}
+        record = RunPerformanceRecord.from_dict(run.performance)
         rows.append(QualityRow(
             model=run.model, preset=name, preset_title=PRESETS[name].title, run=run,
             scores=[primary.get(run.pk, {}).get(slug) for slug in benchmarks],
-            output_tokens_per_s=Measure((record.get("generation") or {}).get("output_tokens_per_s"), "tok/s"),
-            energy_per_sample=Measure((record.get("energy") or {}).get("joules_per_sample"), "J"),
+            output_tokens_per_s=Measure(
+                record.generation.output_tokens_per_s if record and record.generation else None, "tok/s"),
+            energy_per_sample=Measure((record.energy if record else {}).get("joules_per_sample"), "J"),
         ))
     return QualityGrid(benchmarks, rows)
 

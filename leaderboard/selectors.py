@@ -26,6 +26,7 @@ from evaluations.models import (
     WorkerRecord,
 )
 from evaluations.progress import RunProgress, progress_snapshot
+from evaluations.run_performance import RunPerformanceRecord
 from evaluations.selectors import run_samples, visible_runs, worker_silence_cutoff
 from leaderboard.performance import RunPerformanceDetail, run_performance_detail
 
@@ -109,10 +110,19 @@ class RunDetail:
 
 # -- leaderboard ---------------------------------------------------------------------------------
 def suite_choices() -> list[Suite]:
-    """Every suite version, the default ones first, newest version first within a slug."""
+    """Suite versions with public results, the default ones first, newest version first within a slug.
+
+    Two queries: the suites, and which of their configuration keys have a public finished score.
+    """
     suites = list(Suite.objects.order_by("slug", F("created_at").desc(nulls_last=True), "-pk"))
+    keys = {key for suite in suites for key in suite.entries.values()}
+    present = set(
+        Score.objects.filter(is_primary=True, run__status=RunStatus.FINISHED, run__is_private=False,
+                             config_key__in=keys).values_list("config_key", flat=True).distinct()
+    )
     rank = {slug: index for index, slug in enumerate(DEFAULT_SUITE_ORDER)}
-    return sorted(suites, key=lambda suite: rank.get(suite.slug, len(rank)))
+    shown = [suite for suite in suites if present & set(suite.entries.values())]
+    return sorted(shown, key=lambda suite: rank.get(suite.slug, len(rank)))
 
 
 def leaderboard_rows(*, suite_id: int | str | None = None, sort: str | None = None,
@@ -148,13 +158,10 @@ def leaderboard_rows(*, suite_id: int | str | None = None, sort: str | None = No
 
 
 def _chosen_suite(suites: list[Suite], suite_id: int | str | None) -> Suite | None:
+    """The asked-for version, else the first (default-ordered) one; all of them have public results."""
     by_id = {str(suite.pk): suite for suite in suites}
     if suite_id is not None and str(suite_id) in by_id:
         return by_id[str(suite_id)]
-    keyed = Score.objects.filter(is_primary=True, run__status=RunStatus.FINISHED, run__is_private=False)
-    for suite in suites:  # the first default suite that has any result
-        if keyed.filter(config_key__in=list(suite.entries.values())).exists():
-            return suite
     return suites[0] if suites else None
 
 
@@ -207,12 +214,11 @@ def _latest_primary_scores(**filters) -> QuerySet[Score]:
     )
 
 
-def top_level_slugs(slugs: Iterable[str]) -> list[str]:
-    """Benchmarks by name, leaving out members of a group that is present."""
+def top_level_slugs(slugs: Iterable[str], members_of: dict[str, list[str]]) -> list[str]:
+    """Benchmarks by name, leaving out members of a group that is present (`members_of`: group → members)."""
     present = set(slugs)
-    groups = Benchmark.objects.filter(slug__in=present, is_group=True).values_list("task_spec", flat=True)
-    members = {member for spec in groups for member in spec.get("members", [])}
-    return sorted(present - members)
+    grouped = {member for group, members in members_of.items() if group in present for member in members}
+    return sorted(present - grouped)
 
 
 def _benchmark_titles(slugs: Iterable[str]) -> dict[str, str]:
@@ -232,7 +238,7 @@ def _group_scores(scores: Iterable[Score], titles: dict[str, str]) -> list[Bench
             members_of[slug] = score.benchmark.task_spec.get("members", [])
     for entry in by_slug.values():
         entry.metrics.sort(key=lambda score: (not score.is_primary, score.metric))
-    top = top_level_slugs(by_slug)
+    top = top_level_slugs(by_slug, members_of)
     for slug in top:
         if slug in members_of:
             by_slug[slug].members = [by_slug[m] for m in sorted(members_of[slug]) if m in by_slug]
@@ -279,7 +285,8 @@ def run_detail(run_id: int, user: AbstractBaseUser | AnonymousUser | None) -> Ru
         Score.objects.filter(run=run).select_related("benchmark").order_by("benchmark__slug", "metric"), titles
     )
     sample_benchmarks = [(slug, titles[slug]) for slug, _, is_group in benchmarks if not is_group]
-    return RunDetail(run, scores, sample_benchmarks, run_performance_detail(run.performance))
+    record = RunPerformanceRecord.from_dict(run.performance)
+    return RunDetail(run, scores, sample_benchmarks, run_performance_detail(record))
 
 
 def sample_page(run: Run, benchmark_slug: str | None, correct: bool | None, page: int | str | None) -> Page:

@@ -143,7 +143,9 @@ _LOWER_IS_BETTER = MetricScale(higher_is_better=False)
 METRIC_SCALES: dict[str, MetricScale] = {
     "acc": _MULTIPLE_CHOICE,
     "acc_norm": _MULTIPLE_CHOICE,
-    "score": MetricScale(minimum=1.0, maximum=10.0),  # MT-Bench's 1-10 judge grade
+    "score": MetricScale(minimum=1.0, maximum=10.0),  # MT-Bench's 1-10 judge grade, overall and per turn
+    "turn1_score": MetricScale(minimum=1.0, maximum=10.0),
+    "turn2_score": MetricScale(minimum=1.0, maximum=10.0),
     "toxicity_rate": _LOWER_IS_BETTER,
     "toxicity_probability": _LOWER_IS_BETTER,
     "over_refusal_rate": _LOWER_IS_BETTER,

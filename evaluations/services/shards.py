@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
+import os
+import signal
 from typing import Callable
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import InterfaceError, OperationalError, connection, connections, transaction
 from django.utils import timezone
 
 from evaluations import progress
@@ -41,6 +44,44 @@ def run_execute(*, run: Run, plan: RunPlan | None = None, on_progress: ProgressC
     if run.status == RunStatus.FAILED:
         raise BenchsiteError(run.error)
     return run
+
+
+def run_execute_isolated(*, run: Run, plan: RunPlan | None = None,
+                         on_progress: ProgressCallback | None = None) -> Run:
+    """run_execute in a forked child, so a runtime that crashes (SIGSEGV in native code) fails the run
+    with the backend and signal named instead of taking the command down with the run left "running".
+
+    Inside an open transaction the child could not see the run's rows, so it runs in process there.
+    """
+    if connection.in_atomic_block or not hasattr(os, "fork"):
+        return run_execute(run=run, plan=plan, on_progress=on_progress)
+    if run.is_final:
+        raise BenchsiteError(f"run {run.pk} is {run.status} and cannot be executed")
+    connections.close_all()  # the child opens its own; a shared socket would interleave both sides' queries
+    child = multiprocessing.get_context("fork").Process(target=_execute_in_child, args=(run, plan, on_progress))
+    child.start()
+    child.join()
+    if child.exitcode is not None and child.exitcode < 0:
+        number = -child.exitcode
+        name = signal.Signals(number).name if number in signal.Signals._value2member_map_ else "unknown"
+        for shard_id in run.shards.filter(status=ShardStatus.RUNNING).values_list("pk", flat=True):
+            shard_crashed(shard_id=shard_id, signal_name=f"signal {number}, {name}")
+        run_mark_failed(run=run, error=f"the {run.backend} backend's process died from signal {number}, {name}")
+    run.refresh_from_db()
+    if run.status == RunStatus.FAILED:
+        raise BenchsiteError(run.error)
+    if not run.is_final:
+        raise BenchsiteError(f"run {run.pk} stopped unfinished ({run.status}); the child exited with {child.exitcode}")
+    return run
+
+
+def _execute_in_child(run: Run, plan: RunPlan | None, on_progress: ProgressCallback | None) -> None:
+    try:
+        run_execute(run=run, plan=plan, on_progress=on_progress)
+    except BenchsiteError:
+        pass  # stored on the run; the parent reads it from there
+    finally:
+        connections.close_all()
 
 
 def shard_claim(*, shard_id: int, worker: str) -> Shard | None:

@@ -162,3 +162,31 @@ def test_evaluate_migrates_the_embedded_database_on_first_use_and_resolves_slugs
     assert "first use: creating the embedded SQLite database" in result.stderr
     assert "no such table" not in result.stderr
     assert "arc_easy: acc" in result.stdout
+
+
+CRASHING_EVALUATE = """
+import os, sys
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchsite.settings")
+import django
+django.setup()
+from tests.fake_backend import register
+register()
+from django.core.management import call_command
+call_command("evaluate", "--model", "SmolLM2-135M-Instruct", "--backend", "segfaulting", "--benchmark", "arc_easy",
+             "--limit", "4", "--num-fewshot", "0", "--no-progress")
+"""
+
+
+def test_a_backend_that_segfaults_fails_the_cli_run_with_the_signal(tmp_path):
+    """SegfaultingBackend (a test stand-in) kills the process evaluating with SIGSEGV; evaluate survives it."""
+    database = tmp_path / "crash.sqlite3"
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{database}", "HF_HUB_OFFLINE": "1"}
+    env.pop("REDIS_URL", None)
+    repo = Path(__file__).resolve().parents[2]
+    result = subprocess.run([sys.executable, "-c", CRASHING_EVALUATE], cwd=repo, env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode != 0
+    assert "run 1 failed: the segfaulting backend crashed the worker process (signal 11, SIGSEGV)" in result.stderr
+    status = subprocess.run([sys.executable, "manage.py", "run_status", "1", "--json"], cwd=repo, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert json.loads(status.stdout)["status"] == "failed"

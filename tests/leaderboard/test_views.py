@@ -112,7 +112,7 @@ def test_model_list(client: Client, board: Board, django_assert_num_queries):
 
 
 def test_model_page_shows_metadata_scores_and_runs(client: Client, board: Board, django_assert_num_queries):
-    with django_assert_num_queries(6):  # model, runs, latest primaries, their metrics, titles, groups
+    with django_assert_num_queries(5):  # model, runs, latest primaries, their metrics with benchmarks, titles
         html = client.get(reverse("leaderboard:model_detail", args=["alpha"])).content.decode()
 
     for text in ("llama", "1.5B", "apache-2.0", "gguf", "Q8_0", "ab" * 32, "/models/alpha.gguf"):
@@ -141,7 +141,7 @@ def test_run_list(client: Client, board: Board, django_assert_num_queries):
 def test_run_page_shows_provenance_scores_and_first_sample_page(
     client: Client, board: Board, django_assert_num_queries
 ):
-    with django_assert_num_queries(6):  # run, its benchmarks, scores, groups, sample count, sample page
+    with django_assert_num_queries(5):  # run, its benchmarks, scores with benchmarks, sample count, sample page
         html = client.get(reverse("leaderboard:run_detail", args=[board.alpha_run.pk])).content.decode()
 
     assert board.alpha_run.config_hash in html

@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from evaluations import selectors
+from evaluations.models import Run
 from evaluations.management.commands._options import add_run_arguments, ensure_migrated, plan_from_options, run_owner
 from evaluations.services import runs, shards
 from runner.errors import BenchsiteError
@@ -40,10 +41,13 @@ class Command(BaseCommand):
         )
         bar = tqdm(total=plan.total, unit="item", disable=options["no_progress"], file=self.stderr._out)
         try:
-            run = shards.run_execute(run=run, plan=plan, on_progress=lambda _run, slug, n: _advance(bar, slug, n))
+            run = shards.run_execute_isolated(run=run, plan=plan,
+                                              on_progress=lambda _run, slug, n: _advance(bar, slug, n))
         except BenchsiteError as exc:
             raise CommandError(f"run {run.pk} failed: {exc}", returncode=USAGE_ERROR) from None
         finally:
+            # The items ran in a child process, whose bar was a copy: show the stored count here.
+            bar.n = Run.objects.filter(pk=run.pk).values_list("done", flat=True).first() or bar.n
             bar.close()
         payload = selectors.run_result_payload(run=run)
         if output is not None:

@@ -10,7 +10,7 @@ from evaluations import performance
 
 from evaluations.services import model_entries
 from evaluations.models import Run
-from runner.backends import BACKENDS
+from runner.backends import available_backends
 from runner.errors import BenchsiteError
 from runner.presets import BALANCED, PRESETS
 
@@ -29,7 +29,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--model", required=True, help="registered name or slug, GGUF file, HF folder or hub id")
-        parser.add_argument("--backend", choices=BACKENDS, default="llama_cpp")
+        parser.add_argument("--backend", choices=available_backends(), default="llama_cpp")
         parser.add_argument("--preset", choices=list(PRESETS), default=BALANCED)
         parser.add_argument("--threads", type=int, default=None, help="llama_cpp threads (default: all CPUs)")
         parser.add_argument("--requests", type=int, default=8, help="streamed requests for the latency figures")
