@@ -189,6 +189,10 @@ def websocket_frames(base_url: str, path: str) -> queue.Queue:
             payload = stream.read(length)
             if opcode == 1:
                 frames.put(payload.decode())
+            elif opcode == 9:  # daphne pings every 20 s and drops a client that does not answer, as browsers do
+                mask = os.urandom(4)
+                connection.sendall(bytes([0x8A, 0x80 | len(payload)]) + mask
+                                   + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
             elif opcode == 8:
                 return
 
@@ -209,7 +213,10 @@ def test_demo_serves_at_once_then_fills_the_leaderboard_live(tmp_path):
         # Progress reaches websocket clients of the serving process while a run executes.
         frames = websocket_frames(url, "/ws/runs/live/")
         frames.get(timeout=30)  # the rows shown on connect
-        update = frames.get(timeout=600)  # a run's progress, published from the evaluation thread
+        try:  # a run's progress, published from the evaluation thread
+            update = frames.get(timeout=600)
+        except queue.Empty:
+            raise AssertionError("no progress over the websocket; log:\n" + "\n".join(demo.lines)) from None
         assert 'id="live-run-' in update
 
         done = demo.wait_for(r"demo evaluations done: (\d+) evaluated, (\d+) already done, (\d+) failed", 1200)

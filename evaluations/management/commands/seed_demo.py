@@ -199,6 +199,10 @@ class DemoWork:
             self.failed += 1
             self.log(f"{label}: failed: {exc}")
             return
+        except Exception as exc:  # a crash in one run (a native library, say) does not end the demo
+            self.failed += 1
+            self.log(f"{label}: failed: {type(exc).__name__}: {exc}")
+            return
         finally:
             self._current_run_id = None
         if run.status == RunStatus.FINISHED:
