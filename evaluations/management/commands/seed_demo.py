@@ -140,7 +140,7 @@ class DemoWork:
         if not selection.limits:
             self.log("nothing to evaluate: no benchmark of the demo suite has its data here")
             return
-        self.log("registering the bundled models (hashing and reading their files; the first time takes ~30 s)")
+        self.log("registering the bundled models (their files are hashed once)")
         models = model_entries.model_register_bundled()
         self.log("models: " + ", ".join(model.name for model in models))
         options = preset_options(BALANCED, self.backend)
