@@ -107,7 +107,7 @@ def _load_all_rows(source: DataSource) -> LoadedSplit:
                     _hub_state.mark_offline(f"offline: {type(exc).__name__}")
                 tried.append(f"hub {hub_path} ({type(exc).__name__})")
     where = "; ".join(tried) or f"set {DATA_DIR_ENV}"
-    raise DataUnavailable(f"benchmark data {source.data_path!r} not found (looked in: {where})")
+    raise DataUnavailable(f"benchmark data {source.data_path!r} not found (tried: {where})")
 
 
 # -- is the hub reachable? ------------------------------------------------------------------------
