@@ -15,4 +15,6 @@ urlpatterns = [
     path("runs/<int:run_id>/", views.run_detail, name="run_detail"),
     path("runs/<int:run_id>/cancel/", views.run_cancel, name="run_cancel"),
     path("workers/", views.worker_list, name="worker_list"),
+    path("compare/", views.compare_models, name="compare"),
+    path("compare/items/", views.compare_items, name="compare_items"),
 ]

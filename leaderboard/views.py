@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_POST
 from django.utils.cache import patch_vary_headers
@@ -16,7 +17,7 @@ from django_htmx.middleware import HtmxDetails
 
 from evaluations.services import runs
 from evaluations.selectors import visible_runs
-from leaderboard import performance, selectors
+from leaderboard import compare, performance, selectors
 
 CORRECT_CHOICES: dict[str, bool | None] = {"": None, "true": True, "false": False}
 RUNS_PER_PAGE = 50
@@ -120,3 +121,27 @@ def run_cancel(request: HttpRequest, run_id: int) -> HttpResponse:
 
 def worker_list(request: HttpRequest) -> HttpResponse:
     return render(request, "leaderboard/worker_list.html", {"workers": selectors.worker_rows()})
+
+
+def compare_models(request: HtmxHttpRequest) -> HttpResponse:
+    models = request.GET.getlist("models")
+    parsed = compare.compare_request(references=models, suite_id=request.GET.get("suite"))
+    canonical = reverse("leaderboard:compare") + parsed.query
+    if len(models) > 1 and not request.htmx:  # the form without JavaScript: one field per model
+        return redirect(canonical)
+    page = compare.compare_page(request=parsed, user=request.user)
+    response = _page_or_fragment(request, "leaderboard/compare.html", "leaderboard/_comparison.html", {"page": page})
+    if _wants_fragment(request) and parsed.models:
+        response["HX-Push-Url"] = canonical  # ?models=a,b rather than the form's repeated fields
+    return response
+
+
+def compare_items(request: HtmxHttpRequest) -> HttpResponse:
+    parsed = compare.compare_request(references=request.GET.getlist("models"), suite_id=request.GET.get("suite"))
+    found = compare.disagreements(request=parsed, user=request.user, benchmark=request.GET.get("benchmark", ""),
+                                  page=request.GET.get("page"))
+    if found is None:
+        raise Http404("Nothing to compare on this benchmark")
+    benchmark, items = found
+    context = {"compared": parsed, "benchmark": benchmark, "items": items}
+    return _page_or_fragment(request, "leaderboard/compare_items.html", "leaderboard/_disagreements.html", context)
