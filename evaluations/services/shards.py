@@ -5,6 +5,7 @@ import dataclasses
 import multiprocessing
 import os
 import signal
+import socket
 from typing import Callable
 
 from django.conf import settings
@@ -39,7 +40,7 @@ def run_execute(*, run: Run, plan: RunPlan | None = None, on_progress: ProgressC
     if run.is_final:
         raise BenchsiteError(f"run {run.pk} is {run.status} and cannot be executed")
     for shard_id in run.shards.order_by("pk").values_list("pk", flat=True):
-        shard_execute(shard_id=shard_id, worker="local", plan=plan, on_progress=on_progress)
+        shard_execute(shard_id=shard_id, worker=local_worker_name(), plan=plan, on_progress=on_progress)
     run.refresh_from_db()
     if run.status == RunStatus.FAILED:
         raise BenchsiteError(run.error)
@@ -82,6 +83,45 @@ def _execute_in_child(run: Run, plan: RunPlan | None, on_progress: ProgressCallb
         pass  # stored on the run; the parent reads it from there
     finally:
         connections.close_all()
+
+
+LOCAL_PREFIX = "local:"
+
+
+def local_worker_name() -> str:
+    """How an in-process run names its executor: `local:<pid>@<host>`, so a later sweep can tell it died."""
+    return f"{LOCAL_PREFIX}{os.getpid()}@{socket.gethostname()}"
+
+
+def local_runs_fail_orphaned() -> int:
+    """Fail in-process runs whose process on this host is gone (killed, crashed, the machine rebooted).
+
+    Workers' shards are resumed by the worker sweeps; a run executed by `evaluate` or the demo has no one
+    to resume it, so without this it would stay "running" for ever. Called when those commands start.
+    """
+    host = socket.gethostname()
+    orphaned = 0
+    for shard in Shard.objects.filter(status=ShardStatus.RUNNING, worker__startswith=LOCAL_PREFIX,
+                                      run__submission_key__isnull=True).select_related("run"):
+        pid_text, _, shard_host = shard.worker.removeprefix(LOCAL_PREFIX).partition("@")
+        if shard_host != host or not pid_text.isdigit() or _alive(int(pid_text)):
+            continue
+        message = (f"the process evaluating {shard.benchmark_slug}[{shard.start}:{shard.stop}] (pid {pid_text}) "
+                   "ended without finishing it: killed or crashed")
+        shard_mark(shard=shard, status=ShardStatus.FAILED, error=message)
+        run_mark_failed(run=shard.run, error=message)
+        orphaned += 1
+    return orphaned
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def shard_claim(*, shard_id: int, worker: str) -> Shard | None:

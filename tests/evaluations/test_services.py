@@ -147,3 +147,21 @@ def test_placement_routes_by_memory_and_refuses_what_fits_nowhere(settings):
     with pytest.raises(BenchsiteError, match="nothing fits"):
         runs.run_create(plan=plan)
     assert not Run.objects.exists()
+
+
+def test_in_process_runs_whose_process_died_are_failed_and_live_ones_kept(plan):
+    """`evaluate` or the demo killed mid-run: the next start fails the run instead of leaving it running."""
+    import os
+    import socket
+
+    dead, alive = runs.run_create(plan=plan), runs.run_create(plan=plan)
+    host = socket.gethostname()
+    for run, pid in ((dead, 2**22 + 12345), (alive, os.getpid())):  # above pid_max: no such process
+        Run.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING)
+        Shard.objects.filter(run=run).update(status=ShardStatus.RUNNING, worker=f"local:{pid}@{host}")
+
+    assert shards.local_runs_fail_orphaned() == dead.shards.count()
+    dead.refresh_from_db()
+    alive.refresh_from_db()
+    assert dead.status == RunStatus.FAILED and "ended without finishing it: killed or crashed" in dead.error
+    assert alive.status == RunStatus.RUNNING

@@ -74,6 +74,7 @@ def ensure_migrated(stdout) -> None:
 
     executor = MigrationExecutor(connection)
     if not executor.migration_plan(executor.loader.graph.leaf_nodes()):
+        _fail_orphaned_local_runs(stdout)
         return
     if connection.vendor != "sqlite":
         raise CommandError("the database is not migrated: run `python manage.py migrate` first", returncode=2)
@@ -90,3 +91,11 @@ def backend_options(options: dict) -> dict:
         if options.get(name) is not None:
             chosen[name] = options[name]
     return chosen
+
+
+def _fail_orphaned_local_runs(stdout) -> None:
+    from evaluations.services.shards import local_runs_fail_orphaned
+
+    orphaned = local_runs_fail_orphaned()
+    if orphaned:
+        stdout.write(f"{orphaned} in-process run shard(s) whose process had died were marked failed")

@@ -22,6 +22,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from evaluations.management.commands.seed_demo import add_work_arguments, work_from_options
+from evaluations.services import shards
 
 # How long Ctrl-C waits for the evaluation thread to reach its next checkpoint (a stored batch, a run's end).
 STOP_GRACE_SECONDS = 10.0
@@ -93,6 +94,9 @@ class Command(BaseCommand):
         name = database["NAME"] if "sqlite" in database["ENGINE"] else database.get("HOST", "") + "/" + database["NAME"]
         call_command("migrate", interactive=False, verbosity=0)
         self._log(f"database {name}: migrated in {time.monotonic() - started:.1f} s")
+        orphaned = shards.local_runs_fail_orphaned()
+        if orphaned:
+            self._log(f"{orphaned} run shard(s) left running by an earlier demo that was killed: marked failed")
 
     def _serving(self, host: str) -> None:
         """In the reactor's event loop, once listening: print the URL first, then start the evaluations."""
