@@ -163,9 +163,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     # Anonymous callers by address, signed-in ones by user; "submissions" is the scope of future writes.
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
-        "rest_framework.throttling.ScopedRateThrottle",
+        "leaderboard.api.throttling.AnonThrottle",
+        "leaderboard.api.throttling.UserThrottle",
+        "leaderboard.api.throttling.ScopedThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env_str("API_THROTTLE_ANON", "60/min"),
