@@ -93,6 +93,7 @@ class CommandRun:
     items: dict[ItemKey, ItemScore] = field(repr=False, default_factory=dict)
     model_load_s: float | None = None  # benchsite reports its own in-process load time
     cache: str | None = None  # benchsite: "hit" or "written"
+    load_average: float | None = None  # 1-minute load average when the command started
 
     @property
     def rest_s(self) -> float | None:
@@ -133,6 +134,7 @@ def timed(label: str, command: list[str], *, env: dict[str, str], log: Path, mar
     """Run a command to completion; its wall-clock, and when (and how) `marker` first showed on stderr."""
     print(f"  running {label}" + (f" at batch {batch_size}" if batch_size else "") + " ...", end="", flush=True)
     found: list[tuple[float, re.Match]] = []
+    load_average = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     started = time.perf_counter()
     with open(log, "wb") as output:
         process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=output, stderr=subprocess.PIPE)
@@ -153,7 +155,8 @@ def timed(label: str, command: list[str], *, env: dict[str, str], log: Path, mar
         tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-15:]
         raise SystemExit(f"\n{label} failed (exit {returncode}): {' '.join(command)}\n" + "\n".join(tail))
     print(f" {finished - started:.1f} s", flush=True)
-    run = CommandRun(label, batch_size, command, finished - started, found[0][0] - started if found else None)
+    run = CommandRun(label, batch_size, command, finished - started, found[0][0] - started if found else None,
+                     load_average=load_average)
     return run, found[0][1] if found else None
 
 
@@ -387,8 +390,9 @@ def _seconds(value: float | None) -> str:
 
 def _row(run: CommandRun) -> str:
     batch = "default" if run.batch_size is None else str(run.batch_size)
+    load = "-" if run.load_average is None else f"{run.load_average:.1f}"
     return (f"  {run.label:<25} {batch:>7}  {run.total_s:6.1f}  {_seconds(run.until_scoring_s):>13}  "
-            f"{_seconds(run.rest_s):>5}")
+            f"{_seconds(run.rest_s):>5}  {load:>5}")
 
 
 def _load_average() -> str:
@@ -487,8 +491,9 @@ def main(argv: list[str] | None = None) -> int:
     cold_vs_warm = compare("cold vs warm", cold.items, warm.items)
     warm_ratio, cold_ratio = _ratio(best.total_s, warm.total_s), _ratio(best.total_s, cold.total_s)
 
-    lines = ["", "whole-command wall-clock, seconds (each side a subprocess, run as a user runs it):"]
-    lines.append("  command                     batch   total  until scoring   rest   agreement with benchsite (warm)")
+    lines = ["", "whole-command wall-clock, seconds (each side a subprocess, run as a user runs it; "
+                 "load: 1-minute load average at its start):"]
+    lines.append("  command                     batch   total  until scoring   rest   load   agreement with benchsite (warm)")
     for run in harness_runs:
         lines.append(f"{_row(run)}   {100 * agreements[run.batch_size]:.2f}%")
     for run in (cold, warm):
@@ -525,12 +530,12 @@ def main(argv: list[str] | None = None) -> int:
             "seconds": {
                 "harness": {
                     str(run.batch_size): {"total": run.total_s, "until_scoring": run.until_scoring_s,
-                                          "agreement": agreements[run.batch_size]}
+                                          "load_average": run.load_average, "agreement": agreements[run.batch_size]}
                     for run in harness_runs
                 },
                 "benchsite": {
                     label: {"total": run.total_s, "until_scoring": run.until_scoring_s,
-                            "model_load": run.model_load_s, "cache": run.cache,
+                            "model_load": run.model_load_s, "cache": run.cache, "load_average": run.load_average,
                             "batch_size": run.batch_size}
                     for label, run in (("cold", cold), ("warm", warm))
                 },
