@@ -493,7 +493,8 @@ def main(argv: list[str] | None = None) -> int:
 
     lines = ["", "whole-command wall-clock, seconds (each side a subprocess, run as a user runs it; "
                  "load: 1-minute load average at its start):"]
-    lines.append("  command                     batch   total  until scoring   rest   load   agreement with benchsite (warm)")
+    lines.append("  command                     batch   total  until scoring   rest   load   "
+                 "agreement with benchsite (warm)")
     for run in harness_runs:
         lines.append(f"{_row(run)}   {100 * agreements[run.batch_size]:.2f}%")
     for run in (cold, warm):
