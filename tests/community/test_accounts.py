@@ -151,3 +151,12 @@ def test_repeated_bad_passwords_lock_the_login_out():
     after = log_in(client)
     assert after.status_code == 429
     assert "_auth_user_id" not in client.session
+
+
+def test_a_createsuperuser_account_confirms_its_email_on_first_login():
+    get_user_model().objects.create_superuser("root", "root@example.org", PASSWORD)
+    response = log_in(Client(), "root")
+    assert response["Location"] == reverse("account_email_verification_sent")
+    client = Client()
+    client.post(confirmation_link(mail.outbox[-1]))
+    assert log_in(client, "root")["Location"] == reverse("community:profile")
