@@ -7,7 +7,9 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.management import call_command
+from django.db import connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -146,3 +148,19 @@ def test_suites_list_and_docs_page_served_offline(world):
     schema = client.get("/api/schema/", {"format": "json"}).json()
     assert {"/api/v1/models/", "/api/v1/models/{slug}/", "/api/v1/runs/", "/api/v1/runs/{id}/",
             "/api/v1/suites/"} <= set(schema["paths"])
+
+
+def test_run_and_model_lists_take_a_constant_number_of_queries(world):
+    client = client_for(world["alice"])
+
+    def queries(path: str) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(path).status_code == 200
+        return len(captured)
+
+    before = {path: queries(path) for path in ("/api/v1/runs/", "/api/v1/models/", "/api/v1/models/tiny-model/")}
+    for _ in range(4):
+        RunFactory(model=ModelEntryFactory(), created_by=world["alice"], is_private=True)
+        RunFactory(model=world["model"])
+    cache.clear()
+    assert {path: queries(path) for path in before} == before
