@@ -169,12 +169,17 @@ def _streamed_probe(run: Run, backend: Backend | None) -> dict | None:
     requests = settings.BENCHSITE_RUN_PROBE_REQUESTS
     if backend is None or requests <= 0:
         return None
-    prompts = list(
+    # A server's prompt cache already holds the run's own prompts, and would make their first token look
+    # fast; counting prompts that start elsewhere for every run share nothing with them.
+    remote = getattr(backend, "name", "") == "openai"
+    prompts = [] if remote else list(
         Sample.objects.filter(run=run, loglikelihoods__isnull=True).exclude(prompt="")
         .order_by("benchmark_id", "doc_id").values_list("prompt", flat=True)[:requests]
     )
     try:
-        prompts = prompts or [synthetic_prompt(backend, PROBE_PROMPT_TOKENS, variant=i) for i in range(requests)]
+        first = run.pk * requests if remote else 0
+        prompts = prompts or [synthetic_prompt(backend, PROBE_PROMPT_TOKENS, variant=first + i)
+                              for i in range(requests)]
         new_tokens = settings.BENCHSITE_RUN_PROBE_NEW_TOKENS
         timings = [timed_stream(backend, GenerationRequest(prompt=p, max_new_tokens=new_tokens)) for p in prompts]
     except Exception as exc:  # the run's scores stand whatever the probe meets
