@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 
 from django.core.paginator import Page, Paginator
 from django.db.models import Q
@@ -123,7 +123,6 @@ class Comparison:
     pairs: list[PairComparison]
     categories: list[CategoryScore]
     alpha: float = statistics.ALPHA
-    missing: list[str] = field(default_factory=list)  # model references that match no model
 
     def result(self, model: ModelEntry, slug: str) -> ModelResult | None:
         return self.results.get((model.pk, slug))
@@ -176,10 +175,10 @@ def model_comparison(*, models: Sequence[ModelEntry], suite: Suite, user, alpha:
     models = list(models)[:MAX_MODELS]
     benchmarks, results = _suite_results(models, suite, user)
     items = _item_values(results.values(), benchmarks)
-    pairs = [PairComparison(models[0], other, [
-        _pair_row(info, models[0], other, results, items, seed) for info in benchmarks
-    ]) for other in models[1:]]
-    _apply_holm([row for pair in pairs for row in pair.rows], alpha)
+    raw = [(other, [_pair_row(info, models[0], other, results, items, seed) for info in benchmarks])
+           for other in models[1:]]
+    adjusted = iter(_with_holm([row for _, rows in raw for row in rows], alpha))
+    pairs = [PairComparison(models[0], other, [next(adjusted) for _ in rows]) for other, rows in raw]
     return Comparison(suite, models, benchmarks, results, pairs, _categories(benchmarks, models, results), alpha)
 
 
@@ -285,12 +284,11 @@ def _pair_row(info: BenchmarkInfo, model_a: ModelEntry, model_b: ModelEntry,
     )
 
 
-def _apply_holm(rows: list[PairRow], alpha: float) -> None:
+def _with_holm(rows: list[PairRow], alpha: float) -> list[PairRow]:
     """Holm over every test on the page; a verdict is better or worse only when the adjusted p is below α."""
     adjusted = statistics.holm([row.p_value for row in rows])
-    for row, p_holm in zip(rows, adjusted):
-        object.__setattr__(row, "p_value_holm", p_holm)
-        object.__setattr__(row, "verdict", _verdict(row, p_holm, alpha))
+    return [replace(row, p_value_holm=p_holm, verdict=_verdict(row, p_holm, alpha))
+            for row, p_holm in zip(rows, adjusted)]
 
 
 def _verdict(row: PairRow, p_holm: float | None, alpha: float) -> str:

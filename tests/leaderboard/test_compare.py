@@ -18,6 +18,7 @@ from scipy import stats as scipy_stats
 from evaluations import compare, statistics
 from evaluations.models import Sample, Score
 from tests.leaderboard.factories import BenchmarkFactory, ModelEntryFactory, SampleFactory, SuiteFactory, finished_run
+from tests.leaderboard.test_browser import CHROMIUM, assert_not_reloaded, mark_document, page  # noqa: F401
 from tests.stats.compare_world import LIMITS, CompareWorld, build_compare_world
 
 pytestmark = pytest.mark.django_db
@@ -259,3 +260,47 @@ def test_the_page_costs_the_same_queries_with_more_benchmarks_and_items(client: 
     with django_assert_num_queries(6):
         html = client.get(reverse("leaderboard:compare"), {"models": "qa,qb", "suite": large.pk}).content.decode()
     assert html.count("data-benchmark=") == 4
+
+
+# -- in a real browser -----------------------------------------------------------------------------
+@pytest.fixture
+def expected(world: CompareWorld) -> compare.Comparison:
+    """Read before Playwright starts: an ORM call under its event loop opens a connection nothing closes."""
+    return compare.model_comparison(models=[world.alpha, world.beta], suite=world.suite, user=None)
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Chromium at /usr/bin/chromium (apt-get install chromium)")
+@pytest.mark.django_db(transaction=True)
+def test_compare_in_chromium_form_radar_and_disagreements(world: CompareWorld, expected, live_server, page):
+    from playwright.sync_api import expect
+
+    comparison = expected
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    page.goto(live_server.url + reverse("leaderboard:compare"))
+    mark_document(page)
+    page.get_by_label("Suite version").select_option(str(world.suite.pk))
+    page.get_by_label("Model A").select_option("alpha")
+    page.get_by_label("Model B").select_option("beta")
+    page.get_by_role("button", name="Compare").click()
+
+    rows = page.locator("table.comparison tbody tr")
+    expect(rows).to_have_count(3)
+    for row in comparison.pairs[0].rows:
+        shown = page.locator(f'tr[data-benchmark="{row.benchmark.slug}"] td.p-value')
+        p = row.p_value
+        expect(shown).to_have_text(f"{p:.3f}" if p >= 0.001 else f"{p:.1e}")
+    expect(page.locator("#radar-chart .main-svg").first).to_be_visible()
+    expect(page.locator("#radar-chart .polarlayer .trace")).to_have_count(2)  # a radar, one trace per model
+    expect(page.locator("table.categories tbody tr")).to_have_count(3)
+    assert page.url.endswith(f"/compare/?models=alpha,beta&suite={world.suite.pk}")
+    assert_not_reloaded(page)
+
+    page.locator('a[data-items="mmlu"]').click()
+    expect(page.locator("#disagreements-heading")).to_contain_text("items where they differ")
+    items = page.locator("#disagreements tbody.disagreement")
+    mmlu = next(row for row in comparison.pairs[0].rows if row.benchmark.slug == "mmlu")
+    expect(items).to_have_count(min(mmlu.n_differing, compare.DISAGREEMENTS_PER_PAGE))
+    items.first.locator("summary").click()
+    expect(items.first.locator(".output")).to_have_count(2)
+    assert_not_reloaded(page)
+    page.screenshot(path="/tmp/compare-page.png", full_page=True)

@@ -26,9 +26,12 @@ def _unit(*parts: str) -> float:
 
 
 class PerModelFakeBackend(DeterministicFakeBackend):
-    """Scores from a hash of the model's location and the text. Not a model; never a result."""
+    """Scores from a hash of the model's file name and the text. Not a model; never a result."""
 
     name = BACKEND
+
+    def __init__(self, location: str = "fake", **options) -> None:
+        super().__init__(Path(location).name, **options)  # the name, not the temporary folder: same every run
 
     def loglikelihood(self, requests):
         return [LoglikelihoodResult(-10 * _unit(self.location, r.context, r.continuation), False,
