@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -47,6 +49,7 @@ class TransformersBackend:
         revision: str | None = None,
         share_prefix: bool = True,
     ) -> None:
+        _prefer_passive_openmp()
         import torch
         import transformers
 
@@ -273,6 +276,19 @@ class TransformersBackend:
             worker.join()
         if failure:
             raise failure[0]
+
+
+def _prefer_passive_openmp() -> None:
+    """Let torch's idle OpenMP threads sleep instead of spin, unless the user chose otherwise.
+
+    By default they spin between parallel regions, waiting for their peers. Where other processes share the
+    cores (a web process, a second worker, anything on a small box) a peer is often descheduled, the spinning
+    thread burns its time slice waiting for it, and scoring ran 4-5x slower on 2 busy cores (40 ARC items:
+    58-72 s, against 13 s passive). libgomp reads the variable once, when torch loads it, so this only
+    helps if torch is not imported yet.
+    """
+    if "torch" not in sys.modules:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 CACHE_MANIFEST = "benchsite-dequantized.json"  # written last: a cache folder without it is not used
