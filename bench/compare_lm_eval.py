@@ -20,6 +20,10 @@ cold, the first run of a GGUF file, which dequantizes it and writes the cache, a
 which reads the cache. Both are printed; the headline ratio is the warm one, what a user sees from the
 second run on. The harness has no such cache and dequantizes on every run.
 
+benchsite's hf backend sets OMP_WAIT_POLICY=PASSIVE for itself (unless already set), because torch's
+spinning OpenMP threads slow scoring several-fold when other processes share the cores; the harness runs
+with the environment as given, or with `--harness-env OMP_WAIT_POLICY=PASSIVE` to give it the same policy.
+
 Untimed before the timed commands: one process imports torch, transformers and lm_eval and reads the
 model file, so no timed command pays for a cold disk; and, unless DATABASE_URL is set, a temporary
 SQLite database is created and migrated for `manage.py evaluate`.
@@ -240,8 +244,8 @@ def run_harness(specs: list[TaskSpec], model: Path, batch_size: int, args: argpa
         "--num_fewshot", str(args.num_fewshot), "--batch_size", str(batch_size), "--device", args.device,
         "--include_path", str(tasks_dir), "--log_samples", "--output_path", str(output),
     ]
-    run, _ = timed("lm-eval 0.4.13 --model hf", command, env=env, log=work / f"harness-batch{batch_size}.log",
-                   marker=HARNESS_SCORING_STARTS, batch_size=batch_size)
+    run, _ = timed("lm-eval 0.4.13 --model hf", command, env=env | args.harness_env,
+                   log=work / f"harness-batch{batch_size}.log", marker=HARNESS_SCORING_STARTS, batch_size=batch_size)
     for spec in specs:
         samples = sorted(output.rglob(f"samples_{spec.slug}_*.jsonl"))
         if not samples:
@@ -418,6 +422,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="lm-eval batch sizes to time; the fastest is compared (default: %(default)s)")
     parser.add_argument("--benchsite-batch-size", type=int, default=None,
                         help="benchsite batch size (default: benchsite's own default, not passed)")
+    parser.add_argument("--harness-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="an environment variable for the harness's commands only, e.g. OMP_WAIT_POLICY=PASSIVE "
+                             "(which benchsite's hf backend sets for itself); repeatable")
     parser.add_argument("--device", default="cpu", help="torch device for both sides (default: %(default)s)")
     parser.add_argument("--keep", type=Path, metavar="DIR",
                         help="keep every command's output and log in DIR (default: a scratch folder, removed)")
@@ -427,6 +434,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.harness_batch_sizes = [int(size) for size in args.harness_batch_sizes.split(",")]
     except ValueError:
         parser.error("--harness-batch-sizes takes comma-separated integers")
+    if any("=" not in pair for pair in args.harness_env):
+        parser.error("--harness-env takes NAME=VALUE")
+    args.harness_env = dict(pair.split("=", 1) for pair in args.harness_env)
     if args.limit < 1 or args.num_fewshot < 0 or min(args.harness_batch_sizes) < 1 or (
             args.benchsite_batch_size is not None and args.benchsite_batch_size < 1):
         parser.error("--limit and batch sizes must be positive, --num-fewshot not negative")
@@ -459,7 +469,8 @@ def main(argv: list[str] | None = None) -> int:
         untimed_warm_up(model, env)
         print(
             f"model {model.name}, tasks {','.join(spec.slug for spec in specs)}, limit {args.limit}, "
-            f"num_fewshot {args.num_fewshot}, device {args.device}\n"
+            f"num_fewshot {args.num_fewshot}, device {args.device}, "
+            f"harness environment: {' '.join(f'{k}={v}' for k, v in args.harness_env.items()) or 'as given'}\n"
             f"database: {database}\nload average before: {_load_average()}",
             flush=True,
         )
@@ -528,6 +539,7 @@ def main(argv: list[str] | None = None) -> int:
             "num_fewshot": args.num_fewshot,
             "device": args.device,
             "database": database,
+            "harness_env": args.harness_env,
             "seconds": {
                 "harness": {
                     str(run.batch_size): {"total": run.total_s, "until_scoring": run.until_scoring_s,
