@@ -11,7 +11,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.paginator import Page
 
 from evaluations import compare
-from evaluations.models import ModelEntry, RunStatus, Suite
+from evaluations.models import ModelEntry, RunStatus, Score, Suite
 from evaluations.selectors import visible_runs
 from leaderboard.selectors import suite_choices
 
@@ -58,7 +58,7 @@ class ModelSlot:
     slug: str
 
 
-def compare_request(*, references: Iterable[str], suite_id: str | None) -> CompareRequest:
+def compare_request(*, references: Iterable[str], suite_id: str | None, user: User) -> CompareRequest:
     """References may come comma-joined (?models=a,b) or repeated (?models=a&models=b, from the form)."""
     split = [part for reference in references for part in reference.split(",")]
     models, missing = compare.models_find(split)
@@ -67,18 +67,27 @@ def compare_request(*, references: Iterable[str], suite_id: str | None) -> Compa
     if len(models) > compare.MAX_MODELS:
         problems.append(f"At most {compare.MAX_MODELS} models at a time; the first {compare.MAX_MODELS} are compared.")
         models = models[:compare.MAX_MODELS]
-    suite = _suite(suite_id, suites)
+    suite = _suite(suite_id, suites, user)
     if suite_id and (suite is None or str(suite.pk) != str(suite_id)):
         problems.append(f"No suite version {suite_id!r}.")
     return CompareRequest(models, suite, suites, problems)
 
 
-def _suite(suite_id: str | None, suites: list[Suite]) -> Suite | None:
-    """The asked-for version (any, so an owner can compare private runs), else the leaderboard's default."""
-    if suite_id and str(suite_id).isdigit():
-        asked = next((suite for suite in suites if str(suite.pk) == str(suite_id)), None)
-        return asked or Suite.objects.filter(pk=suite_id).first() or (suites[0] if suites else None)
-    return suites[0] if suites else None
+def _suite(suite_id: str | None, suites: list[Suite], user: User) -> Suite | None:
+    """The asked-for version, else the leaderboard's default. A version without public results is found only
+    for a viewer with a finished run in it (its owner, staff): to anyone else it does not exist."""
+    default = suites[0] if suites else None
+    if not suite_id or not str(suite_id).isdigit():
+        return default
+    asked = next((suite for suite in suites if str(suite.pk) == str(suite_id)), None)
+    if asked is not None:
+        return asked
+    suite = Suite.objects.filter(pk=suite_id).first()
+    if suite is None or user is None or not user.is_authenticated:
+        return default
+    seen = Score.objects.filter(is_primary=True, config_key__in=list(suite.entries.values()),
+                                run__in=visible_runs(user).filter(status=RunStatus.FINISHED))
+    return suite if seen.exists() else default
 
 
 def compare_page(*, request: CompareRequest, user: User, for_page: bool = True) -> ComparePage:

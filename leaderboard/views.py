@@ -125,7 +125,7 @@ def worker_list(request: HttpRequest) -> HttpResponse:
 
 def compare_models(request: HtmxHttpRequest) -> HttpResponse:
     models = request.GET.getlist("models")
-    parsed = compare.compare_request(references=models, suite_id=request.GET.get("suite"))
+    parsed = compare.compare_request(references=models, suite_id=request.GET.get("suite"), user=request.user)
     canonical = reverse("leaderboard:compare") + parsed.query
     if len(models) > 1 and not request.htmx:  # the form without JavaScript: one field per model
         return redirect(canonical)
@@ -137,7 +137,8 @@ def compare_models(request: HtmxHttpRequest) -> HttpResponse:
 
 
 def compare_items(request: HtmxHttpRequest) -> HttpResponse:
-    parsed = compare.compare_request(references=request.GET.getlist("models"), suite_id=request.GET.get("suite"))
+    parsed = compare.compare_request(references=request.GET.getlist("models"), suite_id=request.GET.get("suite"),
+                                     user=request.user)
     found = compare.disagreements(request=parsed, user=request.user, benchmark=request.GET.get("benchmark", ""),
                                   page=request.GET.get("page"))
     if found is None:

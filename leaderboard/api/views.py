@@ -24,7 +24,7 @@ class CompareView(APIView):
         query.is_valid(raise_exception=True)
         suite_id = query.validated_data.get("suite")
         parsed = compare.compare_request(references=query.validated_data["models"],
-                                         suite_id=str(suite_id) if suite_id is not None else None)
+                                         suite_id=str(suite_id) if suite_id is not None else None, user=request.user)
         if parsed.problems:
             raise ValidationError({"detail": parsed.problems})
         if parsed.suite is None:

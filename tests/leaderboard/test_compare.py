@@ -239,6 +239,16 @@ def test_private_runs_are_compared_only_for_their_owner_and_staff(client: Client
     assert f"/runs/{private.pk}/" not in public_page
     assert public_items.status_code == 404
 
+    # A suite version only the owner's private run is keyed for does not exist for anyone else.
+    hidden = SuiteFactory(slug="hidden", order=["arc_easy"], variant="mine")
+    finished_run(private.model, {"arc_easy": 0.7}, variant="mine", is_private=True, created_by=owner)
+    hidden_query = {"models": "public-model,secret-model", "suite": hidden.pk}
+    anonymous_page = text(client.get(reverse("leaderboard:compare"), hidden_query).content.decode())
+    client.force_login(owner)
+    owners_page = client.get(reverse("leaderboard:compare"), hidden_query).content.decode()
+    assert f"No suite version '{hidden.pk}'." in anonymous_page and "mine configuration" not in anonymous_page
+    assert f'<option value="{hidden.pk}" selected>' in owners_page and "mine configuration" in owners_page
+
 
 def test_the_page_costs_the_same_queries_with_more_benchmarks_and_items(client: Client, db,
                                                                         django_assert_num_queries):
