@@ -147,6 +147,7 @@ def timed(label: str, command: list[str], *, env: dict[str, str], log: Path, mar
             assert process.stderr is not None
             for line in process.stderr:
                 output.write(line)
+                output.flush()
                 if not found and (match := marker.search(line.decode("utf-8", "replace"))):
                     found.append((time.perf_counter(), match))
 
