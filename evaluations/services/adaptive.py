@@ -1,0 +1,118 @@
+"""Adaptive runs: each benchmark's items in a seeded random order, stopped as soon as the answer is clear.
+
+Two rules, checked after every stored batch once the floor of items is reached:
+- `ci_half_width`: the 95% interval of the primary metric is at most ε points wide on each side;
+- `reference_resolved`: the paired difference from a named reference model's full run of the same
+  configuration, on the items both answered, has a 95% interval that excludes zero.
+A stopped benchmark is a prefix of a random permutation, so its mean is an unbiased estimate of the
+full benchmark's; its scores carry their own configuration key and never sit beside full runs' scores.
+"""
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import asdict, dataclass
+from typing import Sequence, TypeVar
+
+from django.conf import settings
+from django.db.models import F
+
+from evaluations.models import Run, RunStatus, Sample, Score
+from evaluations.statistics import mean_se, paired_difference
+from runner.errors import BenchsiteError
+from runner.metrics import metric_scale
+
+Z_95 = 1.959963984540054
+CI_HALF_WIDTH = "ci_half_width"
+REFERENCE_RESOLVED = "reference_resolved"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class AdaptiveRule:
+    epsilon_points: float
+    floor: int
+    seed: int = 1234
+    reference: str = ""  # a model name: stop once the comparison with its full run is resolved
+
+    @classmethod
+    def with_defaults(cls, *, epsilon_points: float | None = None, floor: int | None = None, seed: int = 1234,
+                      reference: str = "") -> AdaptiveRule:
+        rule = cls(settings.BENCHSITE_ADAPTIVE_EPSILON_POINTS if epsilon_points is None else epsilon_points,
+                   settings.BENCHSITE_ADAPTIVE_FLOOR if floor is None else floor, seed, reference)
+        if not rule.epsilon_points > 0:
+            raise BenchsiteError("--adaptive-epsilon must be a positive number of points")
+        if rule.floor < 2:
+            raise BenchsiteError("--adaptive-floor must be at least 2 items")
+        return rule
+
+    def as_config(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_config(cls, config: dict) -> AdaptiveRule | None:
+        recorded = config.get("adaptive")
+        return cls(**recorded) if recorded else None
+
+
+def adaptive_order(items: Sequence[T], seed: int) -> list[T]:
+    """The order an adaptive run evaluates items in: the same for every delivery of the run."""
+    ordered = list(items)
+    random.Random(seed).shuffle(ordered)
+    return ordered
+
+
+@dataclass(frozen=True)
+class StopDecision:
+    rule: str
+    items: int
+    of: int
+    score: float
+    half_width_points: float
+    reference_delta_points: float | None = None
+
+
+def adaptive_stop(*, run: Run, rule: AdaptiveRule, slug: str, benchmark_id: int, metric: str,
+                  total: int) -> StopDecision | None:
+    """Whether the benchmark's stored samples already answer the question; None to go on."""
+    values = dict(Sample.objects.filter(run=run, benchmark_id=benchmark_id).values_list("doc_id", "metrics"))
+    scored = {doc: m[metric] for doc, m in values.items() if isinstance(m.get(metric), (int, float))}
+    n = len(scored)
+    if n < rule.floor or n >= total:
+        return None
+    scale = metric_scale(metric)
+    points = 100 / (scale.maximum - scale.minimum)
+    estimate = mean_se(list(scored.values()))
+    if estimate.se is None or not math.isfinite(estimate.se):
+        return None
+    half_width = Z_95 * estimate.se * points
+    if half_width <= rule.epsilon_points:
+        return StopDecision(CI_HALF_WIDTH, n, total, estimate.mean, half_width)
+    if rule.reference:
+        reference = _reference_values(run=run, rule=rule, slug=slug, metric=metric)
+        shared = sorted(set(scored) & set(reference))
+        if len(shared) >= rule.floor:
+            difference = paired_difference([scored[d] for d in shared], [reference[d] for d in shared])
+            if difference.se is not None and abs(difference.mean) > Z_95 * difference.se:
+                return StopDecision(REFERENCE_RESOLVED, n, total, estimate.mean, half_width,
+                                    difference.mean * points)
+    return None
+
+
+def adaptive_record_stop(*, run: Run, slug: str, decision: StopDecision) -> None:
+    """Keep why and where the benchmark stopped; the run's total shrinks by the items it saved."""
+    stops = dict(Run.objects.filter(pk=run.pk).values_list("adaptive_stops", flat=True).first() or {})
+    stops[slug] = {**asdict(decision), "saved": decision.of - decision.items}
+    Run.objects.filter(pk=run.pk).update(adaptive_stops=stops, total=F("total") - (decision.of - decision.items))
+
+
+def _reference_values(*, run: Run, rule: AdaptiveRule, slug: str, metric: str) -> dict[int, float]:
+    """Per item, the reference model's value in its latest finished full run of this benchmark configuration."""
+    full_key = run.config["tasks"][slug].get("full_config_key")
+    score = (Score.objects.filter(config_key=full_key, benchmark__slug=slug, run__status=RunStatus.FINISHED,
+                                  run__model__name__iexact=rule.reference, run__is_private=False)
+             .order_by("-run__finished_at").select_related("run").first())
+    if score is None:
+        return {}
+    rows = Sample.objects.filter(run=score.run, benchmark__slug=slug).values_list("doc_id", "metrics")
+    return {doc: m[metric] for doc, m in rows if isinstance(m.get(metric), (int, float))}
