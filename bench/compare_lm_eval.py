@@ -283,6 +283,7 @@ def run_benchsite(label: str, specs: list[TaskSpec], model_reference: str, args:
         sys.executable, "manage.py", "evaluate", "--model", model_reference, "--backend", "hf",
         "--benchmark", ",".join(spec.slug for spec in specs), "--limit", str(args.limit),
         "--num-fewshot", str(args.num_fewshot), "--device", args.device, "--output", str(output),
+        "--no-response-cache",  # both runs compute every item: the harness has no response cache to match
     ]
     if args.benchsite_batch_size:
         command += ["--batch-size", str(args.benchsite_batch_size)]

@@ -141,6 +141,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "evaluations.tasks.shards_requeue_stale",
         "schedule": float(env_int("BENCHSITE_SWEEP_SECONDS", 30)),
     },
+    # Submissions follow their runs (finished, failed) and approved ones left unqueued are queued again.
+    "submissions-follow-runs": {"task": "community.tasks.submissions_sweep", "schedule": 30.0},
 }
 
 CHANNEL_LAYERS = {
@@ -186,6 +188,10 @@ SPECTACULAR_SETTINGS = {
 BENCHSITE_DATA_DIR = env_str("BENCHSITE_DATA_DIR")
 BENCHSITE_SAMPLE_PAGE_SIZE = env_int("BENCHSITE_SAMPLE_PAGE_SIZE", 50)
 BENCHSITE_SHARD_SIZE = env_int("BENCHSITE_SHARD_SIZE", 50)
+# Adaptive runs (--adaptive): stop a benchmark once its 95% CI half-width is at most this many points
+# (of 100), never before the floor of items.
+BENCHSITE_ADAPTIVE_EPSILON_POINTS = float(env_str("BENCHSITE_ADAPTIVE_EPSILON_POINTS", "1.5"))
+BENCHSITE_ADAPTIVE_FLOOR = env_int("BENCHSITE_ADAPTIVE_FLOOR", 100)
 BENCHSITE_MAX_DELIVERIES = env_int("BENCHSITE_MAX_DELIVERIES", 3)
 BENCHSITE_SHARD_SOFT_TIME_LIMIT = env_int("BENCHSITE_SHARD_SOFT_TIME_LIMIT", 1800)
 BENCHSITE_HEARTBEAT_SECONDS = env_int("BENCHSITE_HEARTBEAT_SECONDS", 10)
@@ -204,6 +210,11 @@ BENCHSITE_CPU_RATED_WATTS = float(env_str("BENCHSITE_CPU_RATED_WATTS", "0")) or 
 BENCHSITE_RUN_SAMPLE_INTERVAL_S = float(env_str("BENCHSITE_RUN_SAMPLE_INTERVAL_S", "0.5"))
 BENCHSITE_RUN_PROBE_REQUESTS = env_int("BENCHSITE_RUN_PROBE_REQUESTS", 3)
 BENCHSITE_RUN_PROBE_NEW_TOKENS = env_int("BENCHSITE_RUN_PROBE_NEW_TOKENS", 32)
+# A finished run alerts when its paired interval against the previous run excludes a drop of this many points.
+BENCHSITE_REGRESSION_DELTA_POINTS = float(env_str("BENCHSITE_REGRESSION_DELTA_POINTS", "1"))
+BENCHSITE_WEBHOOK_TIMEOUT_S = float(env_str("BENCHSITE_WEBHOOK_TIMEOUT_S", "5"))
+# The ed25519 key that signs run manifests (evaluations.manifests); generated here on first use, never committed.
+BENCHSITE_SIGNING_KEY = env_str("BENCHSITE_SIGNING_KEY", str(VAR_DIR / "signing" / "ed25519.pem"))
 # Hardware classes: queue name -> memory in GiB. "cpu" defaults to this machine's RAM.
 BENCHSITE_QUEUES = {
     name: int(float(gib) * 1024**3)
@@ -214,6 +225,18 @@ BENCHSITE_QUEUES = {
         )
     )
 }
+
+# Model submissions (community): uploads are streamed under this folder and capped; each person may make
+# BENCHSITE_SUBMISSION_QUOTA submissions per rolling BENCHSITE_SUBMISSION_QUOTA_DAYS days; approved ones are
+# evaluated on this suite (runner.suites). Moderators: staff and members of this group.
+BENCHSITE_UPLOAD_DIR = Path(env_str("BENCHSITE_UPLOAD_DIR", str(VAR_DIR / "uploads")))
+BENCHSITE_UPLOAD_MAX_BYTES = env_int("BENCHSITE_UPLOAD_MAX_BYTES", 20 * 1024**3)
+BENCHSITE_SUBMISSION_QUOTA = env_int("BENCHSITE_SUBMISSION_QUOTA", 5)
+BENCHSITE_SUBMISSION_QUOTA_DAYS = env_int("BENCHSITE_SUBMISSION_QUOTA_DAYS", 7)
+BENCHSITE_SUBMISSION_SUITE = env_str("BENCHSITE_SUBMISSION_SUITE", "demo")
+BENCHSITE_MODERATOR_GROUP = env_str("BENCHSITE_MODERATOR_GROUP", "moderators")
+# Endpoints on loopback or private addresses are refused (the workers would call them) unless allowed.
+BENCHSITE_ALLOW_PRIVATE_ENDPOINTS = env_bool("BENCHSITE_ALLOW_PRIVATE_ENDPOINTS", DEBUG)
 
 LOGGING = {
     "version": 1,

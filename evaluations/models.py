@@ -125,6 +125,9 @@ class Run(models.Model):
     performance = models.JSONField(
         default=dict, blank=True, help_text="evaluations.run_performance: latency, throughput, memory, energy"
     )
+    adaptive_stops = models.JSONField(
+        default=dict, blank=True, help_text="Adaptive runs: per benchmark, the rule that stopped it and items saved"
+    )
     queue = models.CharField(max_length=40, blank=True, help_text="Celery queue (hardware class) it runs on")
     estimated_memory_bytes = models.BigIntegerField(null=True, blank=True)
     is_private = models.BooleanField(default=False, help_text="Seen only by its owner and staff")
@@ -172,6 +175,8 @@ class Run(models.Model):
             parts.append("chat template")
         if config.get("max_new_tokens"):
             parts.append(f"≤ {config['max_new_tokens']} new tokens")
+        if config.get("adaptive"):
+            parts.append("adaptive (stopped early)")
         return " · ".join(parts)
 
 
@@ -318,3 +323,86 @@ class PerformanceProfile(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model} {self.preset or 'custom'} on {self.backend} ({self.hardware_label})"
+
+
+class Regression(models.Model):
+    """A run of a model significantly worse than its baseline (the model's previous run of the same benchmark
+    configuration) on one benchmark: the paired interval of new − baseline over their shared items lies
+    wholly below −threshold (above it for a lower-is-better metric). evaluations.services.regressions."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="regressions")
+    baseline_run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="regressed_from")
+    model = models.ForeignKey(ModelEntry, on_delete=models.CASCADE, related_name="regressions")
+    benchmark = models.ForeignKey(Benchmark, on_delete=models.PROTECT, related_name="regressions")
+    metric = models.CharField(max_length=60)
+    config_key = models.CharField(max_length=64)
+    value = models.FloatField(help_text="The new run's stored score")
+    baseline_value = models.FloatField(help_text="The baseline run's stored score")
+    n_shared = models.PositiveIntegerField()
+    delta = models.FloatField(help_text="Mean of new − baseline over the shared items")
+    ci_low = models.FloatField()
+    ci_high = models.FloatField()
+    ci_level = models.FloatField(help_text="Confidence level of the interval (Bonferroni over the run's benchmarks)")
+    p_value = models.FloatField(null=True, blank=True)
+    test = models.CharField(max_length=40)
+    threshold = models.FloatField(help_text="δ in the metric's units: the drop the interval had to exclude")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [models.UniqueConstraint(fields=["run", "benchmark"], name="regression_unique_per_run")]
+        indexes = [models.Index(fields=["model", "-created_at"], name="regression_model_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.model} regressed on {self.benchmark.slug} in run {self.run_id}"
+
+
+class RegressionWatch(models.Model):
+    """A user's subscription to a model's regressions: by email, and/or a webhook that receives a JSON POST."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="regression_watches")
+    model = models.ForeignKey(ModelEntry, on_delete=models.CASCADE, related_name="watches")
+    email = models.BooleanField(default=True)
+    webhook_url = models.URLField(max_length=1000, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "model"], name="watch_unique_per_user_model")]
+
+
+class RegressionNotification(models.Model):
+    """One delivery attempt of a regression alert; a failure is recorded here, never raised."""
+
+    class Channel(models.TextChoices):
+        EMAIL = "email"
+        WEBHOOK = "webhook"
+
+    regression = models.ForeignKey(Regression, on_delete=models.CASCADE, related_name="notifications")
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    target = models.CharField(max_length=1000, help_text="Email address or webhook URL")
+    delivered = models.BooleanField(default=False)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["regression_id", "channel", "target"]
+
+
+class SignedManifest(models.Model):
+    """A finished run's manifest signed with the site's key when it finished (evaluations.manifests)."""
+
+    run = models.OneToOneField(Run, on_delete=models.CASCADE, related_name="signed_manifest")
+    document = models.JSONField(help_text='{"manifest": ..., "signature": ...} exactly as published')
+    key_id = models.CharField(max_length=16)
+    samples_sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
+class CachedResponse(models.Model):
+    """A model's answer to one exact request under one identity (runner.backends.responses): reused, never recomputed."""
+
+    key = models.CharField(max_length=64, primary_key=True)
+    kind = models.CharField(max_length=20)
+    response = models.JSONField(help_text="The result's fields and `ms`, what computing it cost")
+    hits = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)

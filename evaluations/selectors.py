@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from evaluations.models import Run, Sample, Score
@@ -63,8 +63,20 @@ def run_result_payload(*, run: Run) -> dict:
         "dataset_hashes": run.dataset_hashes,
         "task_spec_hashes": run.task_spec_hashes,
         "scores": run_scores(run=run),
+        "response_cache": run_cache_summary(run=run),
         "samples": samples,
     }
+
+
+def run_cache_summary(*, run: Run) -> dict:
+    """How much of a run the response cache answered: samples reused and the model time they first cost."""
+    totals = Sample.objects.filter(run=run).aggregate(
+        samples=Count("pk"),
+        cached=Count("pk", filter=Q(details__cached=True)),
+        saved_ms=Sum("latency_ms", filter=Q(details__cached=True)),
+    )
+    return {"samples": totals["samples"], "cached": totals["cached"],
+            "saved_seconds": round((totals["saved_ms"] or 0.0) / 1000, 2)}
 
 
 def run_samples(*, run: Run, benchmark_slug: str | None = None, correct: bool | None = None) -> QuerySet[Sample]:

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import cache_control
@@ -15,9 +16,14 @@ from django.views.decorators.http import require_POST
 from django.utils.cache import patch_vary_headers
 from django_htmx.middleware import HtmxDetails
 
-from evaluations.services import runs
+from evaluations import exports as evaluation_exports
+from evaluations import manifests
+from evaluations.selectors import run_cache_summary, run_samples
+from evaluations.models import ModelEntry, RunStatus
+from evaluations.services import manifests as manifest_services
+from evaluations.services import regressions, runs
 from evaluations.selectors import visible_runs
-from leaderboard import compare, performance, selectors
+from leaderboard import charts, compare, exports, performance, selectors
 
 CORRECT_CHOICES: dict[str, bool | None] = {"": None, "true": True, "false": False}
 RUNS_PER_PAGE = 50
@@ -45,7 +51,24 @@ def model_detail(request: HttpRequest, slug: str) -> HttpResponse:
     detail = selectors.model_detail(slug, request.user)
     if detail is None:
         raise Http404("No such model")
-    return render(request, "leaderboard/model_detail.html", {"detail": detail})
+    context = {"detail": detail, "history_chart": charts.history_chart(detail.history),
+               "regression_threshold_points": f"{settings.BENCHSITE_REGRESSION_DELTA_POINTS:g}"}
+    return render(request, "leaderboard/model_detail.html", context)
+
+
+@require_POST
+@login_required
+def model_watch(request: HttpRequest, slug: str) -> HttpResponse:
+    model = get_object_or_404(ModelEntry, slug=slug)
+    try:
+        watch = regressions.regression_watch_set(user=request.user, model=model, email=bool(request.POST.get("email")),
+                                                 webhook_url=request.POST.get("webhook_url", ""))
+    except ValidationError:
+        messages.error(request, "The webhook URL must be an http or https address.")
+    else:
+        messages.success(request, f"Watching {model.name} for regressions." if watch else
+                         f"No longer watching {model.name}.")
+    return redirect(reverse("leaderboard:model_detail", args=[slug]) + "#regressions")
 
 
 def model_performance(request: HttpRequest, slug: str) -> HttpResponse:
@@ -88,6 +111,7 @@ def run_detail(request: HtmxHttpRequest, run_id: int) -> HttpResponse:
     if not _wants_fragment(request):  # the samples fragment shows no progress
         context["progress"] = selectors.run_progress(detail.run)
         context["can_cancel"] = runs.run_can_cancel(run=detail.run, user=request.user)
+        context["cache"] = run_cache_summary(run=detail.run)
     return _page_or_fragment(request, "leaderboard/run_detail.html", "leaderboard/_samples.html", context)
 
 
@@ -146,3 +170,63 @@ def compare_items(request: HtmxHttpRequest) -> HttpResponse:
     benchmark, items = found
     context = {"compared": parsed, "benchmark": benchmark, "items": items}
     return _page_or_fragment(request, "leaderboard/compare_items.html", "leaderboard/_disagreements.html", context)
+
+
+def run_manifest(request: HttpRequest, run_id: int) -> JsonResponse:
+    """The finished run's manifest signed with the site's key (check it with `manage.py verify_run`)."""
+    run = get_object_or_404(visible_runs(request.user).select_related("model"), pk=run_id, status=RunStatus.FINISHED)
+    document = manifest_services.manifest_store(run=run).document
+    response = JsonResponse(document, json_dumps_params={"indent": 1})
+    response["Content-Disposition"] = f'attachment; filename="run-{run.pk}-manifest.json"'
+    return response
+
+
+def signing_keys(request: HttpRequest) -> HttpResponse:
+    context = {"pem": manifests.public_key_pem(), "key_id": manifests.key_id(), "algorithm": manifests.ALGORITHM}
+    return render(request, "leaderboard/keys.html", context)
+
+
+def signing_key_pem(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(manifests.public_key_pem(), content_type="application/x-pem-file")
+
+
+def leaderboard_download(request: HttpRequest, fmt: str) -> HttpResponse:
+    """The board as shown with the same query (suite, sort, dir)."""
+    board = selectors.leaderboard_rows(suite_id=request.GET.get("suite"), sort=request.GET.get("sort"),
+                                       descending=request.GET.get("dir", "desc") != "asc")
+    name = f"leaderboard-{board.suite.slug}-v{board.suite.version}" if board.suite else "leaderboard"
+    if fmt == exports.CSV:
+        return exports.csv_response(f"{name}.csv", exports.leaderboard_header(board),
+                                    exports.leaderboard_records(board))
+    return exports.json_response(f"{name}.json", exports.leaderboard_document(board))
+
+
+def run_samples_download(request: HttpRequest, run_id: int, fmt: str) -> HttpResponse:
+    """The run's samples, filtered as on its page (?benchmark=, ?correct=)."""
+    run = get_object_or_404(visible_runs(request.user).select_related("model"), pk=run_id)
+    correct = request.GET.get("correct", "")
+    samples = run_samples(run=run, benchmark_slug=request.GET.get("benchmark") or None,
+                          correct=CORRECT_CHOICES.get(correct))
+    records = evaluation_exports.sample_rows(samples, run)
+    if fmt == exports.CSV:
+        return exports.csv_response(f"run-{run.pk}-samples.csv", evaluation_exports.SAMPLE_COLUMNS, records)
+    return exports.json_lines_document(f"run-{run.pk}-samples.json", {"run_id": run.pk, "model": run.model.slug},
+                                       "samples", records)
+
+
+def run_harness_results(request: HttpRequest, run_id: int) -> HttpResponse:
+    """The run in lm-evaluation-harness's results_<date>.json format."""
+    run = get_object_or_404(visible_runs(request.user).select_related("model"), pk=run_id, status=RunStatus.FINISHED)
+    return exports.json_response(f"run-{run.pk}-results.json", evaluation_exports.harness_results(run))
+
+
+def compare_download(request: HttpRequest, fmt: str) -> HttpResponse:
+    parsed = compare.compare_request(references=request.GET.getlist("models"), suite_id=request.GET.get("suite"),
+                                     user=request.user)
+    comparison = compare.compare_page(request=parsed, user=request.user, for_page=False).comparison
+    if comparison is None:
+        raise Http404("Choose a suite version and at least two models")
+    name = "comparison-" + "-".join(model.slug for model in comparison.models)
+    if fmt == exports.CSV:
+        return exports.csv_response(f"{name}.csv", exports.COMPARISON_HEADER, exports.comparison_records(comparison))
+    return exports.json_response(f"{name}.json", exports.comparison_document(comparison))

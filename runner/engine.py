@@ -172,7 +172,8 @@ def _score_batch(spec: TaskSpec, backend: Backend, batch: Sequence[PreparedItem]
     requests = [request for item in batch for request in item.requests]
     started = time.perf_counter()
     scored = backend.loglikelihood(requests)
-    per_item_ms = (time.perf_counter() - started) * 1000 / max(len(batch), 1)
+    computed_requests = sum(not result.cached for result in scored)  # the time was spent on these only
+    per_request_ms = (time.perf_counter() - started) * 1000 / max(computed_requests, 1)
     results, offset = [], 0
     for item in batch:
         chunk = scored[offset: offset + len(item.requests)]
@@ -182,6 +183,7 @@ def _score_batch(spec: TaskSpec, backend: Backend, batch: Sequence[PreparedItem]
         prediction, metrics = multiple_choice_metrics(logprobs, choices, int(item.doc.gold))
         metrics = {name: value for name, value in metrics.items() if name in spec.metrics}
         labels = item.doc.choices or item.doc.contexts
+        cached = all(result.cached for result in chunk)
         results.append(
             SampleResult(
                 doc_id=item.doc_id,
@@ -191,9 +193,10 @@ def _score_batch(spec: TaskSpec, backend: Backend, batch: Sequence[PreparedItem]
                 metrics=metrics,
                 loglikelihoods=logprobs,
                 is_greedy=[result.is_greedy for result in chunk],
-                latency_ms=per_item_ms,
+                latency_ms=sum(result.compute_ms if result.cached else per_request_ms for result in chunk),
                 output_tokens=sum(result.continuation_tokens for result in chunk),
                 output=labels[prediction] if labels else None,
+                details={"cached": True} if cached else {},
             )
         )
     return results
@@ -203,7 +206,9 @@ def _generate_one(task: PreparedTask, backend: Backend, item: PreparedItem, cont
     spec = task.spec
     started = time.perf_counter()
     generations = _generations(task, backend, item)
-    latency_ms = (time.perf_counter() - started) * 1000 / len(generations)
+    cached = all(generation.cached for generation in generations)
+    latency_ms = (sum(g.compute_ms for g in generations) if cached
+                  else (time.perf_counter() - started) * 1000) / len(generations)
     texts = [generation.text for generation in generations]
     details: dict = {}
     if spec.scorer:
@@ -213,6 +218,8 @@ def _generate_one(task: PreparedTask, backend: Backend, item: PreparedItem, cont
         metrics, prediction = _filter_and_match(spec, item.doc, texts[0])
     if len(texts) > 1:
         details = {**details, "outputs": texts}
+    if cached:
+        details = {**details, "cached": True}
     return SampleResult(
         doc_id=item.doc_id,
         prompt=item.prompt,

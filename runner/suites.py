@@ -47,11 +47,14 @@ SUITES: dict[str, SuiteSpec] = {suite.slug: suite for suite in (STANDARD, DEMO)}
 
 def task_config_key(
     *, slug: str, spec_hash: str, limit: int | None, items: int, num_fewshot: int, chat_template: bool,
-    judge: str = "",
+    judge: str = "", adaptive: dict | None = None,
 ) -> str:
-    """The identity of one benchmark's configuration: equal keys mean comparable scores."""
+    """The identity of one benchmark's configuration: equal keys mean comparable scores.
+
+    An adaptive run's (stopped early on a random subset) is its own configuration, never a full run's.
+    """
     fields = {"slug": slug, "spec_hash": spec_hash, "limit": limit, "items": items, "num_fewshot": num_fewshot,
-              "chat_template": chat_template, "judge": judge}
+              "chat_template": chat_template, "judge": judge, **({"adaptive": adaptive} if adaptive else {})}
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 

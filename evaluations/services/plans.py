@@ -10,6 +10,7 @@ from django.conf import settings
 
 from evaluations.custom_benchmarks import custom_benchmarks_register
 from evaluations.models import ModelEntry
+from evaluations.services.adaptive import AdaptiveRule, adaptive_order
 from evaluations.services.model_entries import model_path, model_resolve
 from runner.backends import available_backends
 from runner.catalog import MULTIPLE_CHOICE, TaskSpec, expand
@@ -57,6 +58,8 @@ def run_plan(
     judge: str = "",
     max_new_tokens: int | None = None,
     preset: str = "",
+    response_cache: bool = True,
+    adaptive: AdaptiveRule | None = None,
 ) -> RunPlan:
     """Validate a run request and load its data. `limits` overrides `limit` per requested slug."""
     custom_benchmarks_register(slugs=benchmarks)  # imported benchmarks live in the database, not in code
@@ -89,6 +92,11 @@ def run_plan(
         raise BenchsiteError(f"{model.name} has no chat template, and --chat-template asks for one")
     tasks = [(requested, prepare_task(spec, limit=limits.get(requested, limit), num_fewshot=num_fewshot))
              for requested, spec in specs]
+    if adaptive is not None:
+        if adaptive.reference:
+            model_resolve(reference=adaptive.reference)  # an unknown reference fails now, not mid-run
+        tasks = [(requested, dataclasses.replace(t, items=adaptive_order(t.items, adaptive.seed)))
+                 for requested, t in tasks]
     judged = judge_record(spec=judge) if judge else None
     options = dict(backend_options or {})
     config = {
@@ -98,7 +106,8 @@ def run_plan(
         "benchmarks": benchmarks,
         "tasks": {
             t.spec.slug: _task_config(t, limit=limits.get(requested, limit), chat_template=chat_template,
-                                      judge=judged["name"] if judged and needs_judge(t.spec) else "")
+                                      judge=judged["name"] if judged and needs_judge(t.spec) else "",
+                                      adaptive=adaptive.as_config() if adaptive else None)
             for requested, t in tasks
         },
         "limit": limit,
@@ -106,25 +115,31 @@ def run_plan(
         "num_fewshot": num_fewshot,
         "chat_template": chat_template,
         "fewshot_seed": FEWSHOT_SEED,
+        "response_cache": response_cache,
         **({"judge": judged} if judged else {}),
         **({"max_new_tokens": max_new_tokens} if max_new_tokens else {}),
         **({"preset": preset} if preset else {}),
+        **({"adaptive": adaptive.as_config()} if adaptive else {}),
     }
     prepared = [t for _, t in tasks]
     return RunPlan(model, backend, options, benchmarks, prepared, limits, limit, num_fewshot, chat_template, config,
                    preset)
 
 
-def _task_config(task: PreparedTask, *, limit: int | None, chat_template: bool, judge: str) -> dict:
+def _task_config(task: PreparedTask, *, limit: int | None, chat_template: bool, judge: str,
+                 adaptive: dict | None = None) -> dict:
     """What a run records of one benchmark, with the key that decides which suites its score counts for."""
     spec_hash = task.spec.spec_hash()
-    return {
+    key_fields = dict(slug=task.spec.slug, spec_hash=spec_hash, limit=limit, items=len(task.items),
+                      num_fewshot=task.num_fewshot, chat_template=chat_template, judge=judge)
+    recorded = {
         "version": task.spec.version, "spec_hash": spec_hash, "dataset_hash": task.dataset_hash,
         "num_fewshot": task.num_fewshot, "items": len(task.items), "limit": limit,
-        "config_key": task_config_key(slug=task.spec.slug, spec_hash=spec_hash, limit=limit,
-                                      items=len(task.items), num_fewshot=task.num_fewshot,
-                                      chat_template=chat_template, judge=judge),
+        "config_key": task_config_key(**key_fields, adaptive=adaptive),
     }
+    if adaptive:  # the full run of the same configuration: what a reference model is compared on
+        recorded["full_config_key"] = task_config_key(**key_fields)
+    return recorded
 
 
 def capped_spec(spec: TaskSpec, max_new_tokens: int | None) -> TaskSpec:

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from evaluations import progress
 from evaluations.models import ACTIVE_STATUSES, Run, RunStatus, Sample, Shard, ShardStatus
+from evaluations.services import manifests, regressions
 
 if TYPE_CHECKING:
     from evaluations.services.plans import RunPlan
@@ -48,10 +49,11 @@ def run_create(*, plan: RunPlan, user=None, suite=None, is_private: bool = False
             created_by=user,
         )
         run.benchmarks.set(plan_benchmarks(plan))
-        size = settings.BENCHSITE_SHARD_SIZE
         Shard.objects.bulk_create(
             Shard(run=run, benchmark_slug=task.spec.slug, start=start, stop=min(start + size, len(task.items)))
             for task in plan.tasks
+            # An adaptive benchmark is one shard: its stopping rule reads the items in order.
+            for size in [len(task.items) if plan.config.get("adaptive") else settings.BENCHSITE_SHARD_SIZE]
             for start in range(0, len(task.items), size)
         )
     return run
@@ -117,6 +119,8 @@ def run_finish_if_complete(*, run: Run) -> bool:
             status=RunStatus.FINISHED, finished_at=timezone.now(), submission_key=None, done=stored_samples(run)
         )
     progress.publish(run_id=run.pk, line="run finished")
+    manifests.manifest_after_finish(run_id=run.pk)
+    regressions.regressions_after_finish(run_id=run.pk)
     return True
 
 

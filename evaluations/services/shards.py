@@ -16,8 +16,10 @@ from evaluations import progress
 from evaluations.custom_benchmarks import custom_benchmarks_register
 from evaluations.models import Run, RunStatus, Sample, Shard, ShardStatus
 from evaluations.run_performance import run_performance_store, run_sampler, shard_resources_store
+from evaluations.services.adaptive import AdaptiveRule, adaptive_order, adaptive_record_stop, adaptive_stop
 from evaluations.services.model_entries import model_path
 from evaluations.services.plans import RunPlan, capped_spec
+from evaluations.services.responses import DatabaseResponseStore, response_identity
 from evaluations.services.runs import (
     run_finish_if_complete, run_mark_failed, run_mark_timed_out, stored_samples,
 )
@@ -25,6 +27,7 @@ from evaluations.services.scoring import score_context
 from runner.backends import Backend
 from runner.backends.base import chat_formatter
 from runner.backends.cache import cached_backend
+from runner.backends.responses import CachingBackend
 from runner.catalog import MULTIPLE_CHOICE, TASKS
 from runner.engine import PreparedTask, evaluate_items, prepare_task
 from runner.environment import environment_record
@@ -33,6 +36,8 @@ from runner.errors import BenchsiteError
 ProgressCallback = Callable[[Run, str, int], None]
 # Errors worth retrying: the database or the broker went away for a moment.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError)
+# Adaptive runs score multiple choice in smaller calls, so the stopping rule is checked every few items.
+ADAPTIVE_BATCH_ITEMS = 16
 
 
 def run_execute(*, run: Run, plan: RunPlan | None = None, on_progress: ProgressCallback | None = None) -> Run:
@@ -181,7 +186,9 @@ def shard_execute(*, shard_id: int, worker: str, plan: RunPlan | None = None,
         return
     shard_mark(shard=shard, status=ShardStatus.FINISHED)
     if run_finish_if_complete(run=run):
-        run_performance_store(run=run, backend=backend)
+        # A run answered wholly from the response cache never loaded its model: no streamed probe then.
+        unloaded = isinstance(backend, CachingBackend) and not backend.loaded
+        run_performance_store(run=run, backend=None if unloaded else backend)
 
 
 def shard_time_out(*, shard_id: int) -> None:
@@ -210,9 +217,20 @@ def shard_mark(*, shard: Shard, status: str, error: str = "") -> None:
 
 
 def run_backend(run: Run) -> Backend:
-    """The run's model, loaded once per worker process and reused by later shards (runner.backends.cache)."""
+    """The run's model, loaded once per worker process and reused by later shards (runner.backends.cache).
+
+    Behind the response cache where the run allows it: the model is then loaded only if some request of
+    the shard has no stored answer, so re-running a finished configuration costs lookups.
+    """
     location = run.model.location if run.backend == "openai" else str(model_path(run.model.location))
-    return cached_backend(run.backend, location, run.config["backend_options"])
+
+    def load() -> Backend:
+        return cached_backend(run.backend, location, run.config["backend_options"])
+
+    identity = response_identity(run)
+    if identity is None:
+        return load()
+    return CachingBackend(name=run.backend, identity=identity, store=DatabaseResponseStore(), load=load)
 
 
 def _shard_task(run: Run, shard: Shard, backend: Backend, plan: RunPlan | None) -> PreparedTask:
@@ -231,6 +249,9 @@ def _shard_task(run: Run, shard: Shard, backend: Backend, plan: RunPlan | None) 
         if (task.spec.spec_hash(), task.dataset_hash, len(task.items)) != (
                 recorded["spec_hash"], recorded["dataset_hash"], recorded["items"]):
             raise BenchsiteError(f"run {run.pk}: the benchmark {slug} or its data changed since the run was created")
+        rule = AdaptiveRule.from_config(config)
+        if rule is not None:
+            task = dataclasses.replace(task, items=adaptive_order(task.items, rule.seed))
     return dataclasses.replace(task, items=task.items[shard.start:shard.stop])
 
 
@@ -240,7 +261,13 @@ def _execute_items(run: Run, task: PreparedTask, backend, benchmark_id: int, on_
     stored = set(Sample.objects.filter(run=run, benchmark_id=benchmark_id).values_list("doc_id", flat=True))
     buffer: list[Sample] = []
     primary = task.spec.primary_metric
-    for result in evaluate_items(task, backend, skip=stored, context=score_context(run.config)):
+    rule = AdaptiveRule.from_config(run.config)
+    total = run.config["tasks"][task.spec.slug]["items"]
+    if rule is not None and _stopped_adaptively(run, rule, task, benchmark_id, total):
+        return True  # a redelivered shard whose stored items already answered
+    batch_items = ADAPTIVE_BATCH_ITEMS if rule is not None else None
+    for result in evaluate_items(task, backend, skip=stored, context=score_context(run.config),
+                                 batch_items=batch_items):
         correctness = result.metrics.get("acc", result.metrics.get(primary))
         buffer.append(
             Sample(
@@ -263,7 +290,20 @@ def _execute_items(run: Run, task: PreparedTask, backend, benchmark_id: int, on_
         if len(buffer) >= 8 or task.spec.output_type != MULTIPLE_CHOICE:
             if not _flush(run, buffer, task.spec.slug, on_progress):
                 return False
+            if rule is not None and _stopped_adaptively(run, rule, task, benchmark_id, total):
+                return True
     return _flush(run, buffer, task.spec.slug, on_progress)
+
+
+def _stopped_adaptively(run: Run, rule: AdaptiveRule, task: PreparedTask, benchmark_id: int, total: int) -> bool:
+    decision = adaptive_stop(run=run, rule=rule, slug=task.spec.slug, benchmark_id=benchmark_id,
+                             metric=task.spec.primary_metric, total=total)
+    if decision is None:
+        return False
+    adaptive_record_stop(run=run, slug=task.spec.slug, decision=decision)
+    progress.publish(run_id=run.pk, line=f"{task.spec.slug}: stopped after {decision.items} of {decision.of} items "
+                                         f"({decision.rule.replace('_', ' ')})")
+    return True
 
 
 def _flush(run: Run, buffer: list[Sample], slug: str, on_progress) -> bool:

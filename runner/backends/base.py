@@ -20,6 +20,9 @@ class LoglikelihoodResult:
     logprob: float
     is_greedy: bool
     continuation_tokens: int
+    # Set when the response cache answered (runner.backends.responses): what computing it first cost.
+    cached: bool = False
+    compute_ms: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,8 @@ class Generation:
     text: str
     prompt_tokens: int
     output_tokens: int
+    cached: bool = False
+    compute_ms: float = 0.0
 
 
 @dataclass(frozen=True)

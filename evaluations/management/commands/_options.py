@@ -26,6 +26,18 @@ def add_run_arguments(parser: CommandParser) -> None:
     parser.add_argument("--user", default=None, help="username that owns the run (default: no owner)")
     parser.add_argument("--private", action="store_true",
                         help="only the owner (--user) and staff can see the run and its scores")
+    parser.add_argument("--no-response-cache", dest="response_cache", action="store_false",
+                        help="compute every request again instead of reusing identical earlier answers of the "
+                             "same model file, backend and options (e.g. to measure timing afresh)")
+    parser.add_argument("--adaptive", action="store_true",
+                        help="items in a seeded random order; stop each benchmark once its 95%% CI half-width is "
+                             "at most --adaptive-epsilon points (scores labelled adaptive, never mixed with full runs)")
+    parser.add_argument("--adaptive-epsilon", type=float, default=None, metavar="POINTS",
+                        help="adaptive: CI half-width to stop at, in points of 100 (default 1.5)")
+    parser.add_argument("--adaptive-floor", type=int, default=None, metavar="N",
+                        help="adaptive: never stop a benchmark before N items (default 100)")
+    parser.add_argument("--adaptive-reference", default="", metavar="MODEL",
+                        help="adaptive: also stop once the paired difference from MODEL's full run is resolved")
     parser.add_argument("--judge", default="", help="LLM judge for graded tasks (mt_bench, the creativity rubric): "
                         "a registered model name, GGUF file or HF folder, or openai:<base_url>#<model>")
 
@@ -45,7 +57,23 @@ def plan_from_options(options: dict):
         judge=options["judge"],
         max_new_tokens=options["max_new_tokens"],
         preset=options.get("preset") or "",
+        response_cache=options.get("response_cache", True),
+        adaptive=_adaptive_rule(options),
     )
+
+
+def _adaptive_rule(options: dict):
+    from evaluations.services.adaptive import AdaptiveRule
+    from runner.errors import BenchsiteError
+
+    tuning = [options.get(name) for name in ("adaptive_epsilon", "adaptive_floor", "adaptive_reference")]
+    if not options.get("adaptive"):
+        if any(value not in (None, "") for value in tuning):
+            raise BenchsiteError("--adaptive-epsilon, --adaptive-floor and --adaptive-reference need --adaptive")
+        return None
+    return AdaptiveRule.with_defaults(epsilon_points=options.get("adaptive_epsilon"),
+                                      floor=options.get("adaptive_floor"),
+                                      reference=options.get("adaptive_reference") or "")
 
 
 def run_owner(options: dict):

@@ -56,6 +56,10 @@ class Command(BaseCommand):
             line = ", ".join(f"{name} {m['value']:.4f}" + (f" ± {m['stderr']:.4f}" if m["stderr"] else "")
                              for name, m in metrics.items())
             self.stdout.write(f"{slug}: {line} (n={next(iter(metrics.values()))['n']})")
+        reused = payload["response_cache"]
+        if reused["cached"]:
+            self.stdout.write(f"{reused['cached']} of {reused['samples']} samples answered from the response cache "
+                              f"(saved ~{reused['saved_seconds']:.1f} s of model time; --no-response-cache recomputes)")
         self.stdout.write(f"run {run.pk} finished; config hash {run.config_hash}")
 
 
