@@ -11,5 +11,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     path("api/v1/", include("leaderboard.api.urls")),
+    path("", include("recommender.urls")),
+    path("", include("costing.urls")),
     path("", include("leaderboard.urls")),
 ]

@@ -1,7 +1,9 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
+from costing.api.views import TcoView
 from leaderboard.api import read_views, views
+from recommender.api.views import RecommendView
 
 router = SimpleRouter()
 router.register("models", read_views.ModelViewSet, basename="model")
@@ -11,5 +13,7 @@ router.register("suites", read_views.SuiteViewSet, basename="suite")
 app_name = "api"
 urlpatterns = [
     path("compare/", views.CompareView.as_view(), name="compare"),
+    path("costs/tco/", TcoView.as_view(), name="costs-tco"),
+    path("recommend/", RecommendView.as_view(), name="recommend"),
     *router.urls,
 ]

@@ -1,0 +1,33 @@
+"""The tornado chart: $/1M tokens when each input alone moves ±20%, widest swing on top."""
+from __future__ import annotations
+
+from costing.calculators import SENSITIVITY, TornadoBar
+
+LABELS = {
+    "hourly_usd": "hourly rent", "purchase_usd": "purchase price", "amortization_months": "amortisation months",
+    "power_w": "power", "pue": "PUE", "usd_per_kwh": "electricity price", "grid_g_co2_per_kwh": "grid intensity",
+    "tokens_per_s": "throughput", "utilization": "utilisation",
+}
+
+
+def tornado_chart(bars: list[TornadoBar], base: float) -> str:
+    import plotly.graph_objects as go
+
+    moving = [bar for bar in bars if bar.swing > 0]
+    if not moving:
+        return ""
+    ordered = list(reversed(moving))  # plotly draws the first bar at the bottom
+    labels = [LABELS.get(bar.name, bar.name) for bar in ordered]
+    figure = go.Figure()
+    for key, name, colour in (("output_at_low", f"input −{SENSITIVITY:.0%}", "#1f6feb"),
+                              ("output_at_high", f"input +{SENSITIVITY:.0%}", "#d1242f")):
+        values = [getattr(bar, key) for bar in ordered]
+        figure.add_trace(go.Bar(y=labels, x=[value - base for value in values], base=base, orientation="h", name=name,
+                                marker_color=colour, customdata=values,
+                                hovertemplate="%{y}: $%{customdata:.4g} per 1M tokens<extra></extra>"))
+    figure.add_vline(x=base, line_dash="dot", line_color="#57606a")
+    figure.update_layout(barmode="overlay", height=80 + 36 * len(ordered), template="plotly_white",
+                         xaxis_title="$ per 1M tokens", margin={"l": 140, "r": 20, "t": 10, "b": 50},
+                         legend={"orientation": "h", "y": -0.35})
+    return figure.to_html(full_html=False, include_plotlyjs=False, div_id="tornado-chart",
+                          config={"displaylogo": False, "responsive": True})

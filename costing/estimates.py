@@ -1,0 +1,145 @@
+"""The /costs/ calculator: a catalogue entry and a measured profile fill in the TCO's inputs, the user overrides any
+of them, and the answer comes with its capacity plan, sensitivity, uncertainty and advice."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from costing import calculators
+from costing.calculators import Capacity, Percentiles, TcoInputs, TcoResult, TornadoBar
+from costing.grid import BY_CODE
+from costing.models import HardwareEntry
+from costing.selectors import (
+    DEFAULT_AMORTIZATION_MONTHS,
+    MeasuredServing,
+    hardware_find,
+    measured_servings,
+    serving_find,
+)
+
+RENT = "rent"
+OWN = "own"
+BATCHING_GAIN = 1.5  # advise batching when the curve's best level gives at least this many times one request's speed
+
+
+@dataclass
+class CostEstimate:
+    inputs: TcoInputs
+    result: TcoResult
+    sources: dict[str, str]  # input name → where its value came from (catalogue, measured, yours, default…)
+    hardware: HardwareEntry | None
+    serving: MeasuredServing | None
+    capacity: Capacity | None
+    replicas: int
+    energy_kwh_per_1m_tokens: float | None
+    energy_measured: bool
+    co2_g_per_1m_tokens: float | None
+    tornado: list[TornadoBar]
+    uncertainty: dict[str, Percentiles]
+    advice: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def monthly_cost_all_replicas_usd(self) -> float:
+        return self.result.monthly_cost_usd * self.replicas
+
+
+def cost_estimate(*, data: dict, user) -> tuple[CostEstimate | None, dict[str, list[str]]]:
+    """`data` is the page's validated input; returns the estimate or the errors by field."""
+    hardware = hardware_find(data.get("hardware"))
+    serving = serving_find(data.get("profile"), user)
+    errors: dict[str, list[str]] = {}
+    if data.get("hardware") and hardware is None:
+        errors["hardware"] = [f"no hardware {data['hardware']!r} in the catalogue"]
+    if data.get("profile") and serving is None:
+        errors["profile"] = [f"no performance profile {data['profile']!r}"]
+    values, sources, notes = _filled_inputs(data, hardware, serving)
+    capacity = None
+    if serving is not None and data.get("arrival_requests_per_s") and data.get("p95_target_ms"):
+        capacity = calculators.replicas_for_load(serving.curve, arrival_requests_per_s=data["arrival_requests_per_s"],
+                                                 p95_target_ms=data["p95_target_ms"])
+        if capacity is None:
+            notes.append(f"No measured concurrency level meets a p95 of {data['p95_target_ms']:g} ms.")
+        elif data.get("utilization") is None:
+            values["utilization"], sources["utilization"] = capacity.utilization, "from the load curve"
+            values["tokens_per_s"] = data.get("tokens_per_s") or capacity.tokens_per_s_at_full_load
+    if "tokens_per_s" not in values:
+        errors["tokens_per_s"] = ["pick a measured profile or give the throughput (tokens/s at full load)"]
+        values["tokens_per_s"] = 0.0
+    inputs = TcoInputs(**values)
+    for name, message in calculators.input_errors(inputs).items():
+        errors.setdefault(name, [message])
+    if errors:
+        return None, errors
+    result = calculators.tco(inputs)
+    joules_per_token = serving.joules_per_token if serving and serving.joules_per_token else None
+    energy_measured = joules_per_token is not None
+    if joules_per_token is None and inputs.power_w:
+        joules_per_token = inputs.power_w / inputs.tokens_per_s  # rated power at full load: an estimate
+    energy = calculators.energy_kwh_per_1m_tokens(joules_per_token, inputs.pue) if joules_per_token else None
+    estimate = CostEstimate(
+        inputs=inputs, result=result, sources=sources, hardware=hardware, serving=serving, capacity=capacity,
+        replicas=capacity.replicas if capacity else 1, energy_kwh_per_1m_tokens=energy, energy_measured=energy_measured,
+        co2_g_per_1m_tokens=energy * inputs.grid_g_co2_per_kwh if energy is not None else None,
+        tornado=calculators.tornado(inputs), uncertainty=calculators.monte_carlo(inputs, seed=data.get("seed", 0)),
+        notes=notes,
+    )
+    estimate.advice = advice(estimate, measured_servings(user, model_ids=[serving.model_id]) if serving else [])
+    return estimate, {}
+
+
+def _filled_inputs(data: dict, hardware: HardwareEntry | None,
+                   serving: MeasuredServing | None) -> tuple[dict, dict[str, str], list[str]]:
+    """The TCO's inputs: yours where given, else the hardware's and the profile's, else the defaults."""
+    values: dict = {}
+    sources: dict[str, str] = {}
+    notes: list[str] = []
+
+    def take(name: str, fallback, source: str) -> None:
+        if data.get(name) is not None:
+            values[name], sources[name] = data[name], "yours"
+        elif fallback is not None:
+            values[name], sources[name] = fallback, source
+
+    own = data.get("ownership") == OWN
+    catalogue = f"catalogue: {hardware.name} v{hardware.version}" if hardware else ""
+    take("hourly_usd", hardware.cloud_usd_per_hour if hardware and not own else None, catalogue)
+    take("purchase_usd", hardware.purchase_usd if hardware and own else None, catalogue)
+    if values.get("purchase_usd") is not None:
+        take("amortization_months", DEFAULT_AMORTIZATION_MONTHS, "default")
+    take("power_w", hardware.tdp_w if hardware else None, catalogue + " (rated power)")
+    full_load = serving.tokens_per_s_full_load if serving else None
+    take("tokens_per_s", full_load, f"measured: {serving.label}" if serving else "")
+    region = BY_CODE.get(data.get("region") or "")
+    take("grid_g_co2_per_kwh", region.g_co2_per_kwh if region else None, f"grid table: {region.name}" if region else "")
+    for name in ("pue", "usd_per_kwh", "utilization", "tokens_per_month", "api_usd_per_1m_input",
+                 "api_usd_per_1m_output", "input_tokens_per_output_token", "amortization_months"):
+        take(name, None, "")
+    if "utilization" not in values:
+        sources["utilization"] = "assumed (no load curve used)"
+    if serving is not None and hardware is not None and hardware.profile_match and \
+            hardware.profile_match.lower() not in serving.hardware_label.lower():
+        notes.append(f"The profile was measured on {serving.hardware_label}, not on {hardware.name}: its throughput "
+                     "stands for this hardware only as a rough guide.")
+    return values, sources, notes
+
+
+def advice(estimate: CostEstimate, servings: list[MeasuredServing]) -> list[str]:
+    """Cheaper ways to serve the same model that the stored measurements show."""
+    tips = []
+    serving = estimate.serving
+    if serving is None:
+        return tips
+    single = serving.tokens_per_s
+    best = max(serving.curve, key=lambda point: point.output_tokens_per_s, default=None)
+    if single and best and best.output_tokens_per_s >= BATCHING_GAIN * single and estimate.inputs.utilization < 0.5:
+        tips.append(f"Batching: {best.concurrency} concurrent requests gave {best.output_tokens_per_s / single:.1f}× the "
+                    "throughput of one; pooling traffic onto fewer replicas raises utilisation and lowers $/1M tokens.")
+    for other in servings:
+        if other.profile_id == serving.profile_id or other.hardware_label != serving.hardware_label:
+            continue
+        if other.tokens_per_s_full_load and serving.tokens_per_s_full_load and \
+                other.tokens_per_s_full_load > 1.1 * serving.tokens_per_s_full_load:
+            ratio = other.tokens_per_s_full_load / serving.tokens_per_s_full_load
+            tips.append(f"Preset {other.preset or 'custom'} measured {ratio:.1f}× the throughput on the same hardware: "
+                        f"about {1 / ratio:.0%} of this cost per 1M tokens (check its quality on the leaderboard).")
+    return tips

@@ -1,0 +1,378 @@
+"""The recommendation: which models fit the user's limits on one suite version, ranked by weighted quality with a
+paired bootstrap over items, with their serving figures on the chosen hardware and the Pareto frontier.
+
+Results are the leaderboard's: each model's latest finished run the viewer may see whose configuration key equals
+the suite's. Serving figures come from stored performance profiles (measured) or from the model's size and the
+hardware's bandwidth (estimated, and labelled so).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from costing.calculators import usd_per_1m_tokens
+from costing.models import HardwareEntry
+from costing.selectors import MeasuredServing, hardware_hourly_usd, matches_hardware, measured_servings
+from evaluations.models import ModelEntry, Run, RunStatus, Sample, Score, Suite
+from evaluations.selectors import visible_runs
+from recommender import estimates
+from recommender.ranking import BenchmarkItems, pareto_front, pareto_probability, weighted_ranking
+
+AXES = {  # name: (title, unit, higher is better)
+    "score": ("Weighted quality", "points", True),
+    "usd_per_1m": ("$ per 1M tokens", "$", False),
+    "p95_latency_ms": ("p95 latency", "ms", False),
+    "memory_gb": ("Memory", "GB", False),
+    "joules_per_token": ("Energy per token", "J", False),
+}
+COST_AXES = ("usd_per_1m", "p95_latency_ms", "memory_gb", "joules_per_token")
+DEFAULT_CONTEXT = 4096
+
+
+@dataclass(frozen=True)
+class Constraints:
+    max_memory_gb: float | None = None
+    min_tokens_per_s: float | None = None
+    max_p95_latency_ms: float | None = None
+    max_usd_per_1m: float | None = None
+    licenses: tuple[str, ...] = ()  # allowed licences (case-insensitive); empty: any
+    min_category: dict[str, float] = field(default_factory=dict)  # category → minimum score in points (0–100)
+
+
+@dataclass(frozen=True)
+class RecommendQuery:
+    suite: Suite
+    weights: dict[str, float]
+    constraints: Constraints
+    hardware: HardwareEntry | None = None
+    context_tokens: int = DEFAULT_CONTEXT
+    seed: int = 0
+    resamples: int = 1000
+
+
+@dataclass
+class Figures:
+    """A model's serving figures on the chosen hardware; `estimated` names those not measured there."""
+
+    memory_gb: float | None = None
+    tokens_per_s: float | None = None  # one request at a time
+    p95_latency_ms: float | None = None
+    usd_per_1m: float | None = None
+    joules_per_token: float | None = None
+    estimated: list[str] = field(default_factory=list)
+    measured_on: str = ""  # the profile's hardware label, when something was measured
+
+    def value(self, axis: str) -> float | None:
+        return getattr(self, axis)
+
+
+@dataclass
+class Candidate:
+    model: ModelEntry
+    score: float  # weighted, baseline-normalised, in points (0 = chance, 100 = perfect)
+    ci_low: float
+    ci_high: float
+    p_top1: float
+    p_top3: float
+    tied_with_leader: bool
+    on_pareto_front: bool
+    p_pareto: float
+    figures: Figures
+    category_scores: dict[str, float | None]
+    tradeoff: str = ""
+
+    def axis(self, name: str) -> float | None:
+        return self.score if name == "score" else self.figures.value(name)
+
+
+@dataclass(frozen=True)
+class Excluded:
+    model: ModelEntry
+    reasons: list[str]
+
+
+@dataclass
+class Recommendation:
+    query: RecommendQuery
+    categories: list[tuple[str, float]]  # the suite's categories with their weights
+    benchmarks: list[str]
+    candidates: list[Candidate]
+    excluded: list[Excluded]
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Result:
+    run_id: int
+    value: float
+    normalized: float | None
+    baseline: float
+    best: float
+    metric: str
+
+
+@dataclass(frozen=True)
+class _Benchmark:
+    slug: str
+    category: str
+    metric: str
+    is_group: bool
+    members: tuple[str, ...]
+
+    @property
+    def sample_slugs(self) -> tuple[str, ...]:
+        return self.members or (self.slug,)
+
+
+def recommend(*, query: RecommendQuery, user) -> Recommendation:
+    benchmarks, results, models = _suite_results(query.suite, user)
+    categories = _categories(benchmarks, query.weights)
+    weighted = [b for b in benchmarks if query.weights.get(b.category, 0) > 0]
+    recommendation = Recommendation(query, categories, [b.slug for b in benchmarks], [], [])
+    if not weighted:
+        recommendation.notes.append("No benchmark of this suite version is in a category with a positive weight.")
+        return recommendation
+    figures = _serving_figures(models, results, query, user)
+    feasible: list[ModelEntry] = []
+    category_scores: dict[int, dict[str, float | None]] = {}
+    for model in models:
+        category_scores[model.pk] = _category_scores(model, benchmarks, results)
+        reasons = _failed_constraints(model, weighted, results, category_scores[model.pk], figures[model.pk], query)
+        if reasons:
+            recommendation.excluded.append(Excluded(model, reasons))
+        else:
+            feasible.append(model)
+    if feasible:
+        recommendation.candidates = _ranked(feasible, weighted, results, figures, category_scores, query)
+    return recommendation
+
+
+# -- results ----------------------------------------------------------------------------------------
+def _suite_results(suite: Suite, user) -> tuple[list[_Benchmark], dict[tuple[int, str], _Result], list[ModelEntry]]:
+    """The suite's benchmarks with a result, each model's latest matching visible result, the models. Two queries."""
+    entries: dict[str, str] = suite.entries
+    order = [slug for slug in (suite.order or sorted(entries)) if slug in entries]
+    rows = (
+        Score.objects.filter(is_primary=True, run__status=RunStatus.FINISHED, run__in=visible_runs(user),
+                             config_key__in=list(entries.values()))
+        .order_by("run__model_id", "benchmark__slug", "-run__finished_at", "-run__created_at", "-run_id")
+        .values_list("run__model_id", "run_id", "benchmark__slug", "benchmark__category", "benchmark__is_group",
+                     "benchmark__task_spec", "metric", "value", "normalized", "baseline", "scale_min", "scale_max",
+                     "higher_is_better", "config_key")
+    )
+    infos: dict[str, _Benchmark] = {}
+    results: dict[tuple[int, str], _Result] = {}
+    for (model_id, run_id, slug, category, is_group, spec, metric, value, normalized, baseline, low, high,
+         higher_is_better, key) in rows:
+        if entries.get(slug) != key or (model_id, slug) in results:
+            continue  # another benchmark's configuration, or an older run
+        best = high if higher_is_better else low
+        results[(model_id, slug)] = _Result(run_id, value, normalized, low if baseline is None else baseline, best,
+                                            metric)
+        infos.setdefault(slug, _Benchmark(slug, category, metric, is_group, tuple((spec or {}).get("members", ()))))
+    model_ids = {model_id for model_id, _ in results}
+    models = list(ModelEntry.objects.filter(pk__in=model_ids).order_by("name"))
+    return [infos[slug] for slug in order if slug in infos], results, models
+
+
+def _categories(benchmarks: list[_Benchmark], weights: dict[str, float]) -> list[tuple[str, float]]:
+    seen: list[str] = []
+    for benchmark in benchmarks:
+        if benchmark.category not in seen:
+            seen.append(benchmark.category)
+    return [(category, float(weights.get(category, 0.0))) for category in seen]
+
+
+def _category_scores(model: ModelEntry, benchmarks: list[_Benchmark],
+                     results: dict[tuple[int, str], _Result]) -> dict[str, float | None]:
+    """Mean normalised score per category, in points, over the benchmarks the model has."""
+    grouped: dict[str, list[float]] = {}
+    for benchmark in benchmarks:
+        result = results.get((model.pk, benchmark.slug))
+        values = grouped.setdefault(benchmark.category, [])
+        if result is not None and result.normalized is not None:
+            values.append(result.normalized * 100)
+    return {category: (sum(values) / len(values) if values else None) for category, values in grouped.items()}
+
+
+# -- serving figures --------------------------------------------------------------------------------
+def _serving_figures(models: list[ModelEntry], results: dict[tuple[int, str], _Result], query: RecommendQuery,
+                     user) -> dict[int, Figures]:
+    servings: dict[int, list[MeasuredServing]] = {}
+    for serving in measured_servings(user, model_ids=[model.pk for model in models]):
+        servings.setdefault(serving.model_id, []).append(serving)
+    runs = _run_estimates({result.run_id for result in results.values()})
+    run_of = {model_id: run_id for (model_id, _), result in results.items() for run_id in [result.run_id]}
+    return {model.pk: model_figures(model, servings.get(model.pk, []), runs.get(run_of.get(model.pk)), query)
+            for model in models}
+
+
+def _run_estimates(run_ids: set[int]) -> dict[int, tuple[int | None, dict]]:
+    return {pk: (estimate, config) for pk, estimate, config in
+            Run.objects.filter(pk__in=run_ids).values_list("pk", "estimated_memory_bytes", "config")}
+
+
+def model_figures(model: ModelEntry, servings: list[MeasuredServing], run_estimate: tuple[int | None, dict] | None,
+                  query: RecommendQuery) -> Figures:
+    """Measured on the chosen hardware where a profile matches it, else estimated (and named in `estimated`)."""
+    hardware = query.hardware
+    on_hardware = [s for s in servings if matches_hardware(s, hardware)] if hardware else servings
+    measured = on_hardware[0] if on_hardware else None
+    figures = Figures(measured_on=measured.hardware_label if measured else "")
+    weights = estimates.weights_bytes(model.parameter_count, model.quantization, model.dtype)
+    memory = next((s.peak_memory_bytes for s in servings if s.peak_memory_bytes), None)
+    if memory is not None:
+        figures.memory_gb = memory / 1e9
+    else:
+        estimated_total, config = run_estimate or (None, {})
+        options = (config or {}).get("backend_options") or {}
+        kv = estimates.kv_bytes_per_token(estimated_total_bytes=estimated_total, weights=weights,
+                                          context=options.get("n_ctx", estimates.DEFAULT_CONTEXT),
+                                          batch=options.get("batch_size", 1))
+        total = estimates.memory_bytes(weights=weights, kv_per_token=kv, context=query.context_tokens)
+        figures.memory_gb = total / 1e9 if total is not None else None
+        figures.estimated.append("memory_gb")
+    full_load = None
+    if measured is not None and measured.tokens_per_s:
+        figures.tokens_per_s, figures.p95_latency_ms = measured.tokens_per_s, measured.p95_latency_ms
+        full_load = measured.tokens_per_s_full_load
+        figures.joules_per_token = measured.joules_per_token
+    else:
+        bandwidth = hardware.memory_bandwidth_gb_s if hardware else None
+        figures.tokens_per_s = full_load = estimates.decode_tokens_per_s(weights=weights, bandwidth_gb_s=bandwidth)
+        figures.estimated += ["tokens_per_s"]
+    if figures.p95_latency_ms is None:
+        figures.p95_latency_ms = estimates.latency_ms(figures.tokens_per_s)
+        figures.estimated.append("p95_latency_ms")
+    if figures.joules_per_token is None:
+        figures.joules_per_token = estimates.joules_per_token(power_w=hardware.tdp_w if hardware else None,
+                                                              tokens_per_s=full_load)
+        figures.estimated.append("joules_per_token")
+    hourly = hardware_hourly_usd(hardware) if hardware else None
+    if hourly is not None and full_load:
+        figures.usd_per_1m = usd_per_1m_tokens(hourly, full_load)
+        if "tokens_per_s" in figures.estimated:
+            figures.estimated.append("usd_per_1m")
+    return figures
+
+
+# -- constraints ------------------------------------------------------------------------------------
+def _failed_constraints(model: ModelEntry, weighted: list[_Benchmark], results: dict[tuple[int, str], _Result],
+                        category_scores: dict[str, float | None], figures: Figures,
+                        query: RecommendQuery) -> list[str]:
+    limits = query.constraints
+    reasons = [f"no result on {b.slug} in this suite version" for b in weighted if (model.pk, b.slug) not in results]
+    if limits.licenses and model.license.lower() not in {name.lower() for name in limits.licenses}:
+        reasons.append(f"licence {model.license or 'unknown'} is not in the allowed list")
+    for category, minimum in limits.min_category.items():
+        score = category_scores.get(category)
+        if score is None:
+            reasons.append(f"no {category} score (minimum {minimum:g})")
+        elif score < minimum:
+            reasons.append(f"{category} score {score:.1f} < minimum {minimum:g}")
+    checks = (
+        ("memory_gb", limits.max_memory_gb, "memory", "GB", max),
+        ("tokens_per_s", limits.min_tokens_per_s, "tokens/s", "", min),
+        ("p95_latency_ms", limits.max_p95_latency_ms, "p95 latency", "ms", max),
+        ("usd_per_1m", limits.max_usd_per_1m, "$ per 1M tokens", "", max),
+    )
+    for name, limit, label, unit, kind in checks:
+        if limit is None:
+            continue
+        value = figures.value(name)
+        tag = " (estimated)" if name in figures.estimated else ""
+        if value is None:
+            reasons.append(f"{label} unknown (limit {limit:g}{' ' + unit if unit else ''})")
+        elif kind is max and value > limit:
+            reasons.append(f"{label} {_figure(value)}{' ' + unit if unit else ''}{tag} > maximum {limit:g}")
+        elif kind is min and value < limit:
+            reasons.append(f"{label} {_figure(value)}{tag} < minimum {limit:g}")
+    return reasons
+
+
+# -- ranking ----------------------------------------------------------------------------------------
+def _ranked(models: list[ModelEntry], weighted: list[_Benchmark], results: dict[tuple[int, str], _Result],
+            figures: dict[int, Figures], category_scores: dict[int, dict[str, float | None]],
+            query: RecommendQuery) -> list[Candidate]:
+    items = _benchmark_items(models, weighted, results)
+    ranking = weighted_ranking(items, query.weights, resamples=query.resamples, seed=query.seed)
+    costs = np.asarray([[_nan(figures[m.pk].value(axis)) for axis in COST_AXES] for m in models], dtype=float)
+    front = pareto_front(np.column_stack([ranking.scores, -costs]))
+    p_front = pareto_probability(ranking.draws, costs)
+    candidates = [
+        Candidate(model, 100 * ranking.scores[i], 100 * ranking.ci_low[i], 100 * ranking.ci_high[i],
+                  float(ranking.p_top1[i]), float(ranking.p_top_k[i]), bool(ranking.tied_with_leader[i]),
+                  bool(front[i]), float(p_front[i]), figures[model.pk], category_scores[model.pk])
+        for i, model in enumerate(models)
+    ]
+    candidates.sort(key=lambda candidate: (-candidate.score, candidate.model.name))
+    for candidate in candidates:
+        candidate.tradeoff = tradeoff_line(candidate, candidates)
+    return candidates
+
+
+def _benchmark_items(models: list[ModelEntry], weighted: list[_Benchmark],
+                     results: dict[tuple[int, str], _Result]) -> list[BenchmarkItems]:
+    """Per benchmark, every model's per-item scores on the items all of them answered (rows follow `models`)."""
+    metric_of = {slug: b.metric for b in weighted for slug in b.sample_slugs}
+    run_ids = {results[(m.pk, b.slug)].run_id for m in models for b in weighted}
+    values: dict[int, dict[tuple[str, int], float]] = {run_id: {} for run_id in run_ids}
+    rows = Sample.objects.filter(run_id__in=run_ids, benchmark__slug__in=list(metric_of)).values_list(
+        "run_id", "benchmark__slug", "doc_id", "metrics")
+    for run_id, slug, doc_id, metrics in rows:
+        value = (metrics or {}).get(metric_of[slug])
+        if isinstance(value, (int, float)) and math.isfinite(value):
+            values[run_id][(slug, doc_id)] = float(value)
+    items = []
+    for benchmark in weighted:
+        runs = [results[(m.pk, benchmark.slug)] for m in models]
+        shared = set.intersection(*(set(values[r.run_id]) for r in runs))
+        keys = sorted(key for key in shared if key[0] in benchmark.sample_slugs)
+        if not keys:  # no stored items (an imported score): its point value, without resampling noise
+            matrix = np.asarray([[r.value] for r in runs])
+        else:
+            matrix = np.asarray([[values[r.run_id][key] for key in keys] for r in runs])
+        clusters = np.asarray([slug for slug, _ in keys]) if benchmark.is_group and keys else None
+        items.append(BenchmarkItems(benchmark.slug, benchmark.category, matrix,
+                                    np.asarray([r.baseline for r in runs]), runs[0].best, clusters))
+    return items
+
+
+def tradeoff_line(candidate: Candidate, ranked: list[Candidate]) -> str:
+    """"3.1 points below X, 2.4× cheaper per 1M tokens": against the leader, or the leader against the runner-up."""
+    if len(ranked) < 2:
+        return "the only model that meets every limit"
+    other = ranked[1] if candidate is ranked[0] else ranked[0]
+    gap = candidate.score - other.score
+    parts = [f"{abs(gap):.1f} points {'above' if gap >= 0 else 'below'} {other.model.name}"]
+    mine, theirs = candidate.figures.usd_per_1m, other.figures.usd_per_1m
+    if mine and theirs:
+        parts.append(_relative(theirs / mine, "cheaper per 1M tokens", "dearer per 1M tokens",
+                               "about the same price per 1M tokens"))
+    mine, theirs = candidate.figures.memory_gb, other.figures.memory_gb
+    if mine and theirs:
+        parts.append(_relative(theirs / mine, "less memory", "the memory", "about the same memory"))
+    return ", ".join(parts)
+
+
+def _relative(ratio: float, smaller: str, larger: str, same: str) -> str:
+    """"2.4× cheaper" when the other costs `ratio` times this one's; within 5%: `same`."""
+    if ratio >= 1.05:
+        return f"{_times(ratio)}× {smaller}"
+    if ratio <= 1 / 1.05:
+        return f"{_times(1 / ratio)}× {larger}"
+    return same
+
+
+def _times(ratio: float) -> str:
+    return f"{ratio:.0f}" if ratio >= 10 else f"{ratio:.1f}"
+
+
+def _figure(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
+def _nan(value: float | None) -> float:
+    return math.nan if value is None else float(value)
