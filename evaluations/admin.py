@@ -1,6 +1,8 @@
 from django.contrib import admin
 
-from evaluations.models import Benchmark, ModelEntry, Run, Sample, Score, Suite
+from evaluations.models import (
+    Benchmark, ModelEntry, Regression, RegressionNotification, RegressionWatch, Run, Sample, Score, Suite,
+)
 
 
 @admin.register(ModelEntry)
@@ -51,3 +53,21 @@ class SampleAdmin(admin.ModelAdmin):
 class ScoreAdmin(admin.ModelAdmin):
     list_display = ("run", "benchmark", "metric", "value", "stderr", "n", "is_primary")
     list_filter = ("is_primary", "benchmark__slug")
+
+
+@admin.register(Regression)
+class RegressionAdmin(admin.ModelAdmin):
+    list_display = ("model", "benchmark", "run", "baseline_run", "delta", "ci_low", "ci_high", "created_at")
+    list_filter = ("benchmark__slug",)
+    raw_id_fields = ("run", "baseline_run")
+
+
+@admin.register(RegressionWatch)
+class RegressionWatchAdmin(admin.ModelAdmin):
+    list_display = ("user", "model", "email", "webhook_url", "created_at")
+
+
+@admin.register(RegressionNotification)
+class RegressionNotificationAdmin(admin.ModelAdmin):
+    list_display = ("regression", "channel", "target", "delivered", "error", "created_at")
+    list_filter = ("channel", "delivered")

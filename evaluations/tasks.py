@@ -12,7 +12,7 @@ from celery.worker.request import Request
 from django.conf import settings
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from evaluations.services import shards, workers
+from evaluations.services import regressions, shards, workers
 
 # Signals a process raises against itself when native code goes wrong: retrying would crash again.
 CRASH_SIGNALS = frozenset({signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, signal.SIGABRT})
@@ -72,3 +72,9 @@ def workers_mark_stale() -> int:
 @shared_task
 def shards_requeue_stale() -> int:
     return workers.shards_requeue_stale()
+
+
+@shared_task(acks_late=True, autoretry_for=shards.TRANSIENT_ERRORS, retry_backoff=2, max_retries=5)
+def regression_notify(regression_id: int) -> int:
+    """Email and webhook deliveries of one regression alert; failed deliveries are recorded, not raised."""
+    return len(regressions.regression_notify(regression_id=regression_id))

@@ -12,19 +12,22 @@ from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, F, Q, QuerySet, Window
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Window
 from django.db.models.functions import RowNumber
 
 from evaluations.models import (
     ACTIVE_STATUSES,
     Benchmark,
     ModelEntry,
+    Regression,
+    RegressionWatch,
     Run,
     RunStatus,
     Score,
     Suite,
     WorkerRecord,
 )
+from evaluations.history import HistorySeries, model_history, model_regressions
 from evaluations.progress import RunProgress, progress_snapshot
 from evaluations.run_performance import RunPerformanceRecord
 from evaluations.selectors import run_samples, visible_runs, worker_silence_cutoff
@@ -54,6 +57,7 @@ class Cell:
     normalized: float | None
     normalized_stderr: float | None
     scale_max: float
+    regressed: bool = False  # the run was significantly worse than the model's previous one here
 
     @property
     def is_subset(self) -> bool:
@@ -98,6 +102,9 @@ class ModelDetail:
     model: ModelEntry
     runs: list[Run]
     scores: list[BenchmarkScores]
+    history: list[HistorySeries] = field(default_factory=list)
+    regressions: list[Regression] = field(default_factory=list)
+    watch: RegressionWatch | None = None  # the viewer's subscription to this model's regressions
 
 
 @dataclass
@@ -139,9 +146,12 @@ def leaderboard_rows(*, suite_id: int | str | None = None, sort: str | None = No
     entries: dict[str, str] = suite.entries
     slugs = [slug for slug in (suite.order or sorted(entries)) if slug in entries]
     latest = list(
-        _latest_primary_scores(config_key__in=list(entries.values()), run__is_private=False).values(
+        _latest_primary_scores(config_key__in=list(entries.values()), run__is_private=False)
+        .annotate(regressed=Exists(Regression.objects.filter(run_id=OuterRef("run_id"),
+                                                             benchmark_id=OuterRef("benchmark_id"))))
+        .values(
             "run__model_id", "benchmark__slug", "metric", "value", "stderr", "n", "run_id", "normalized",
-            "normalized_stderr", "scale_max",
+            "normalized_stderr", "scale_max", "regressed",
         )
     )
     titles = _benchmark_titles(slugs)
@@ -167,7 +177,7 @@ def _chosen_suite(suites: list[Suite], suite_id: int | str | None) -> Suite | No
 
 def _cell(row: dict) -> Cell:
     return Cell(row["value"], row["stderr"], row["n"], row["run_id"], row["normalized"], row["normalized_stderr"],
-                row["scale_max"])
+                row["scale_max"], row["regressed"])
 
 
 def _row(model: ModelEntry, cells: list[Cell | None]) -> LeaderboardRow:
@@ -267,7 +277,11 @@ def model_detail(slug: str, user: AbstractBaseUser | AnonymousUser | None) -> Mo
                   .values_list("benchmark__slug", "run_id"))
     pairs = [Q(run_id=run_id, benchmark__slug=slug) for slug, run_id in latest]
     scores = list(Score.objects.filter(reduce(or_, pairs)).select_related("benchmark")) if pairs else []
-    return ModelDetail(model, runs, _group_scores(scores, _benchmark_titles(slug for slug, _ in latest)))
+    watch = (RegressionWatch.objects.filter(user=user, model=model).first()
+             if user is not None and user.is_authenticated else None)
+    regressions = model_regressions(model=model, user=user)
+    return ModelDetail(model, runs, _group_scores(scores, _benchmark_titles(slug for slug, _ in latest)),
+                       model_history(model=model, user=user, regressions=regressions), regressions, watch)
 
 
 def run_list(user: AbstractBaseUser | AnonymousUser | None) -> QuerySet[Run]:

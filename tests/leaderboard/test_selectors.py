@@ -132,7 +132,8 @@ def test_group_members_are_top_level_when_their_group_is_absent():
 
 
 def test_model_detail(board: Board, django_assert_num_queries):
-    with django_assert_num_queries(5):  # model, runs, latest primaries, their metrics with benchmarks, titles
+    # model, runs, latest primaries, their metrics with benchmarks, titles; regressions, history, suite labels
+    with django_assert_num_queries(8):
         detail = selectors.model_detail("alpha", ANONYMOUS)
 
     assert detail is not None and detail.model == board.alpha

@@ -112,7 +112,8 @@ def test_model_list(client: Client, board: Board, django_assert_num_queries):
 
 
 def test_model_page_shows_metadata_scores_and_runs(client: Client, board: Board, django_assert_num_queries):
-    with django_assert_num_queries(5):  # model, runs, latest primaries, their metrics with benchmarks, titles
+    # model, runs, latest primaries, their metrics with benchmarks, titles; regressions, history, suite labels
+    with django_assert_num_queries(8):
         html = client.get(reverse("leaderboard:model_detail", args=["alpha"])).content.decode()
 
     for text in ("llama", "1.5B", "apache-2.0", "gguf", "Q8_0", "ab" * 32, "/models/alpha.gguf"):
