@@ -20,6 +20,8 @@ from evaluations.selectors import visible_runs
 
 EXPORT_FORMAT = "benchsite-export/1"
 HARNESS_FILTER = "none"  # the harness's name for "no filter" in "metric,filter" keys
+# Top-level keys the harness's schema allows to be null; others are left out when unknown.
+NULLABLE_KEYS = frozenset({"system_instruction", "chat_template", "fewshot_as_multiturn"})
 SAMPLE_COLUMNS = ("run_id", "model", "benchmark", "doc_id", "correct", "target", "prediction", "output", "prompt",
                   "metrics", "latency_ms", "prompt_tokens", "output_tokens")
 
@@ -47,15 +49,16 @@ def harness_metric_key(metric: str) -> tuple[str, str]:
 def harness_results(run: Run, slugs: Iterable[str] | None = None) -> dict:
     """The run (or some of its benchmarks) as lm-evaluation-harness 0.4.x writes results_<date>.json.
 
-    Tasks and groups both appear under "results" (members aliased " - member", as the harness prints them),
-    groups again under "groups" with "group_subtasks"; extra benchsite facts are under "benchsite".
+    Tasks and groups both appear under "results", groups again under "groups", members listed in
+    "group_subtasks" (the harness's table indents them from there); keys without a value are left out, as
+    lm_eval.result_schema.EvalResults types them; extra benchsite facts are under "benchsite".
     """
     wanted = set(slugs) if slugs is not None else None
     scores = [score for score in Score.objects.filter(run=run).select_related("benchmark")
               .order_by("benchmark__slug", "metric") if wanted is None or score.benchmark.slug in wanted]
     benchmarks = {score.benchmark.slug: score.benchmark for score in scores}
-    members = {slug: list(benchmark.task_spec.get("members", ())) for slug, benchmark in benchmarks.items()
-               if benchmark.is_group}
+    members = {slug: [member for member in benchmark.task_spec.get("members", ()) if member in benchmarks]
+               for slug, benchmark in benchmarks.items() if benchmark.is_group}
     grouped = {member: group for group, names in members.items() for member in names}
     recorded = (run.config or {}).get("tasks", {})
     results: dict[str, dict] = {}
@@ -63,21 +66,22 @@ def harness_results(run: Run, slugs: Iterable[str] | None = None) -> dict:
     samples: dict[str, dict[str, int]] = {}
     for score in scores:
         slug = score.benchmark.slug
-        entry = results.setdefault(slug, {"alias": f" - {slug}" if slug in grouped else slug})
+        entry = results.setdefault(slug, {"name": slug, "alias": slug, "sample_len": score.n})
         name, filter_name = harness_metric_key(score.metric)
         entry[f"{name},{filter_name}"] = score.value
-        entry[f"{name}_stderr,{filter_name}"] = score.stderr if score.stderr is not None else "N/A"
+        if score.stderr is not None:  # the schema's metric values are numbers: an unknown one is left out
+            entry[f"{name}_stderr,{filter_name}"] = score.stderr
         higher.setdefault(slug, {})[name] = score.higher_is_better
         samples.setdefault(slug, {"original": score.n, "effective": score.n})
     order = [slug for group in sorted(members) for slug in [group, *members[group]] if slug in results]
     order += sorted(slug for slug in results if slug not in order)
     environment = run.environment or {}
     started, finished = run.started_at or run.created_at, run.finished_at
-    return {
+    document = {
         "results": {slug: results[slug] for slug in order},
         "groups": {group: results[group] for group in sorted(members)},
         "group_subtasks": {slug: members.get(slug, []) for slug in order if slug not in grouped},
-        "configs": {slug: _harness_task_config(slug, benchmarks[slug], recorded.get(slug, {}))
+        "configs": {slug: _harness_task_config(slug, benchmarks[slug])
                     for slug in order if not benchmarks[slug].is_group},
         "versions": {slug: _version(benchmarks[slug].version) for slug in order},
         "n-shot": {slug: recorded.get(slug, {}).get("num_fewshot", (run.config or {}).get("num_fewshot") or 0)
@@ -86,7 +90,7 @@ def harness_results(run: Run, slugs: Iterable[str] | None = None) -> dict:
         "n-samples": {slug: samples[slug] for slug in order if not benchmarks[slug].is_group},
         "config": {
             "model": run.backend, "model_args": f"pretrained={run.model.location}",
-            "batch_size": (run.config or {}).get("backend_options", {}).get("batch_size", 1),
+            "batch_size": str((run.config or {}).get("backend_options", {}).get("batch_size", 1)),
             "device": environment.get("device"), "limit": (run.config or {}).get("limit"),
             "bootstrap_iters": 0, "gen_kwargs": None, "random_seed": 0, "numpy_seed": 1234, "torch_seed": 1234,
             "fewshot_seed": (run.config or {}).get("fewshot_seed", 1234),
@@ -106,14 +110,16 @@ def harness_results(run: Run, slugs: Iterable[str] | None = None) -> dict:
         "benchsite": {"run_id": run.pk, "config_hash": run.config_hash, "model_sha256": run.model_sha256,
                       "dataset_hashes": run.dataset_hashes, "task_spec_hashes": run.task_spec_hashes},
     }
+    return {key: value for key, value in document.items() if value is not None or key in NULLABLE_KEYS}
 
 
 def harness_sample(sample: Sample) -> dict:
     """One line of the harness's samples_<task>_<date>.jsonl for a stored sample."""
     resps: list
     if sample.loglikelihoods is not None:
-        resps = [[[value, False]] for value in sample.loglikelihoods]
-        filtered = [[value, False] for value in sample.loglikelihoods]
+        # As the harness writes them (its sanitize_list): [log-likelihood, is_greedy] as strings.
+        resps = [[[str(value), "False"]] for value in sample.loglikelihoods]
+        filtered = [[str(value), "False"] for value in sample.loglikelihoods]
         arguments = {f"gen_args_{i}": {"arg_0": sample.prompt, "arg_1": f"choice {i}"}
                      for i in range(len(sample.loglikelihoods))}
     else:
@@ -128,11 +134,11 @@ def harness_sample(sample: Sample) -> dict:
     }
 
 
-def _harness_task_config(slug: str, benchmark: Benchmark, recorded: dict) -> dict:
+def _harness_task_config(slug: str, benchmark: Benchmark) -> dict[str, str]:
+    """The schema types a task config's values as strings (few-shot count and version have their own keys)."""
     spec = benchmark.task_spec or {}
-    return {"task": slug, "dataset_path": spec.get("dataset", spec.get("source", "")), "num_fewshot":
-            recorded.get("num_fewshot", 0), "output_type": spec.get("output_type", ""),
-            "metadata": {"version": _version(benchmark.version)}}
+    return {"task": slug, "dataset_path": str(spec.get("dataset", spec.get("source", ""))),
+            "output_type": str(spec.get("output_type", "")), "spec_hash": benchmark.spec_hash}
 
 
 def _version(version: str) -> float | str:

@@ -32,7 +32,7 @@ def test_an_export_lays_runs_out_by_model_benchmark_and_preset_with_hashes(board
     assert sorted(p.name for p in folder.iterdir()) == ["log.json", "metrics.json", "predictions.jsonl",
                                                         "results.json"]
     predictions = [json.loads(line) for line in (folder / "predictions.jsonl").read_text().splitlines()]
-    assert len(predictions) == 60 and predictions[1]["acc"] == 0.0 and predictions[0]["resps"][0] == [[-1.5, False]]
+    assert len(predictions) == 60 and predictions[1]["acc"] == 0.0 and predictions[0]["resps"][0] == [["-1.5", "False"]]
     metrics = json.loads((folder / "metrics.json").read_text())
     assert {(m["metric"], m["value"]) for m in metrics["metrics"]} == {("acc_norm", 0.8), ("acc", 0.75)}
     assert json.loads((folder / "log.json").read_text())["config_hash"] == board.alpha_run.config_hash
