@@ -1,13 +1,22 @@
-"""A signed-in person's profile: their runs and their API token (created and revoked by POST)."""
+"""Community pages: a person's profile and API token, model submission and its public status, moderation."""
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
 from community import selectors, services
+from community.forms import FlagForm, ModerationForm, ReviewForm, SubmissionForm
+from community.models import BenchmarkReview, ModelFlag, Submission, SubmissionState
+from evaluations.models import ModelEntry
+from community.uploads import CappedUploadHandler, human_size, request_limit
 
 # The new key travels to the next page in the session, once, so a reload does not show it again.
 NEW_TOKEN_SESSION_KEY = "community_new_api_token"
@@ -17,6 +26,7 @@ NEW_TOKEN_SESSION_KEY = "community_new_api_token"
 def profile(request: HttpRequest) -> HttpResponse:
     context = {
         "runs": selectors.profile_runs(user=request.user),
+        "submissions": selectors.profile_submissions(user=request.user),
         "token": selectors.api_token_for(user=request.user),
         "new_token": request.session.pop(NEW_TOKEN_SESSION_KEY, None),
     }
@@ -38,3 +48,180 @@ def token_revoke(request: HttpRequest) -> HttpResponse:
     if services.api_token_revoke(user=request.user):
         messages.success(request, "Your API token was revoked.")
     return redirect("community:profile")
+
+
+def submission_list(request: HttpRequest) -> HttpResponse:
+    """The public requests log: every submission, its state and, when it stopped, why."""
+    state = request.GET.get("state", "")
+    page = Paginator(selectors.submission_list(state=state), selectors.SUBMISSIONS_PER_PAGE).get_page(
+        request.GET.get("page"))
+    return render(request, "community/submission_list.html",
+                  {"page": page, "state": state, "counts": selectors.submission_state_counts()})
+
+
+def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
+    submission = selectors.submission_detail(submission_id=submission_id)
+    if submission is None:
+        raise Http404("No such submission")
+    context = {"submission": submission, "run": selectors.submission_run(submission=submission, user=request.user),
+               "can_moderate": services.is_moderator(request.user), "states": SubmissionState.values}
+    # The status fragment polls the page's own URL; a history restore asks for the whole page.
+    fragment = bool(request.htmx) and not request.htmx.history_restore_request
+    response = render(request, "community/_submission_status.html" if fragment else
+                      "community/submission_detail.html", context)
+    patch_vary_headers(response, ("HX-Request",))
+    return response
+
+
+@csrf_exempt  # the CSRF check reads the body; it runs below, after the capped upload handler is in place
+@login_required
+def submission_new(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        return render(request, "community/submission_new.html", {"form": SubmissionForm()})
+    if int(request.META.get("CONTENT_LENGTH") or 0) > request_limit():
+        return render(request, "community/submission_new.html",
+                      {"form": SubmissionForm(), "refusal": f"The upload is larger than the "
+                       f"{human_size(settings.BENCHSITE_UPLOAD_MAX_BYTES)} this site accepts."}, status=413)
+    request.upload_handlers = [CappedUploadHandler(request)]
+    try:
+        return _submission_create(request)
+    finally:
+        for upload in request.FILES.values():
+            upload.discard()  # files not moved into a submission's folder (refused, or CSRF failed) go
+
+
+@csrf_protect
+def _submission_create(request: HttpRequest) -> HttpResponse:
+    form = SubmissionForm(request.POST, request.FILES)
+    refusal = getattr(request, "upload_refusal", None)
+    status = 413 if refusal else 400
+    if refusal is None and form.is_valid():
+        try:
+            submission, created = services.submission_create(user=request.user, request=form.to_request())
+        except services.Refused as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            status = exc.status
+        else:
+            if not created:
+                messages.info(request, f"The same model is already submitted as #{submission.pk}; here it is.")
+            return redirect("community:submission_detail", submission_id=submission.pk)
+    return render(request, "community/submission_new.html", {"form": form, "refusal": refusal}, status=status)
+
+
+def _moderator(request: HttpRequest) -> None:
+    if not request.user.is_authenticated:
+        raise PermissionDenied("log in as a moderator")
+    if not services.is_moderator(request.user):
+        raise PermissionDenied("moderators only")
+
+
+@login_required
+def moderation(request: HttpRequest) -> HttpResponse:
+    _moderator(request)
+    context = {"queue": selectors.moderation_queue(), "flags": selectors.open_flags(),
+               "reviews": selectors.pending_reviews(), "log": selectors.moderation_log()}
+    return render(request, "community/moderation.html", context)
+
+
+@login_required
+@require_POST
+def submission_moderate(request: HttpRequest, submission_id: int) -> HttpResponse:
+    _moderator(request)
+    submission = get_object_or_404(Submission, pk=submission_id)
+    form = ModerationForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose approve or reject.")
+        return redirect("community:moderation")
+    decide = services.submission_approve if form.cleaned_data["decision"] == "approve" else \
+        services.submission_reject
+    try:
+        decide(submission=submission, moderator=request.user, reason=form.cleaned_data["reason"])
+    except (services.Refused, services.TransitionRefused) as exc:
+        messages.error(request, f"#{submission.pk} {submission.name}: {exc}")
+    else:
+        done = "approved and queued" if form.cleaned_data["decision"] == "approve" else "rejected"
+        messages.success(request, f"#{submission.pk} {submission.name}: {done}.")
+    if request.POST.get("back") == "detail":
+        return redirect("community:submission_detail", submission_id=submission.pk)
+    return redirect("community:moderation")
+
+
+@login_required
+@require_POST
+def flag_moderate(request: HttpRequest, flag_id: int) -> HttpResponse:
+    _moderator(request)
+    flag = get_object_or_404(ModelFlag.objects.select_related("model"), pk=flag_id)
+    confirm = request.POST.get("decision") == "confirm"
+    try:
+        services.model_flag_resolve(flag=flag, moderator=request.user, confirm=confirm,
+                                    reason=request.POST.get("reason", ""))
+    except (services.Refused, services.TransitionRefused) as exc:
+        messages.error(request, f"Flag on {flag.model.name}: {exc}")
+    else:
+        messages.success(request, f"Flag on {flag.model.name} {'confirmed' if confirm else 'dismissed'}.")
+    return redirect("community:moderation")
+
+
+@login_required
+@require_POST
+def review_moderate(request: HttpRequest, review_id: int) -> HttpResponse:
+    _moderator(request)
+    review = get_object_or_404(BenchmarkReview.objects.select_related("benchmark", "author"), pk=review_id)
+    approve = request.POST.get("decision") == "approve"
+    try:
+        services.benchmark_review_moderate(review=review, moderator=request.user, approve=approve,
+                                           reason=request.POST.get("reason", ""))
+    except services.Refused as exc:
+        messages.error(request, f"Review of {review.benchmark.slug}: {exc}")
+    else:
+        messages.success(request, f"Review of {review.benchmark.slug} {'published' if approve else 'removed'}.")
+    return redirect("community:moderation")
+
+
+@login_required
+def model_flag_new(request: HttpRequest, slug: str) -> HttpResponse:
+    model = get_object_or_404(ModelEntry, slug=slug)
+    form = FlagForm(request.POST or None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.model_flag_create(model=model, author=request.user, **form.cleaned_data)
+        except services.Refused as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            status = exc.status
+        else:
+            messages.success(request, "Thank you: a moderator will look at your flag; once confirmed it shows on "
+                                      "the model's page.")
+            return redirect("leaderboard:model_detail", slug=model.slug)
+    elif request.method == "POST":
+        status = 400
+    return render(request, "community/model_flag_new.html", {"model": model, "form": form}, status=status)
+
+
+def benchmark_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "community/benchmark_list.html", {"benchmarks": selectors.benchmark_overview()})
+
+
+def benchmark_reviews(request: HttpRequest, slug: str) -> HttpResponse:
+    page = selectors.benchmark_reviews(slug=slug, user=request.user)
+    if page is None:
+        raise Http404("No such benchmark")
+    form = ReviewForm(request.POST or None, initial={"rating": page.own.rating, "text": page.own.text}
+                      if page.own else None)
+    status = 200
+    if request.method == "POST":
+        if not request.user.is_authenticated:
+            return redirect(f"{settings.LOGIN_URL}?next={request.path}")
+        if form.is_valid():
+            try:
+                services.benchmark_review_submit(benchmark=page.versions[0], author=request.user,
+                                                 **form.cleaned_data)
+            except services.Refused as exc:
+                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+                status = exc.status
+            else:
+                messages.success(request, "Your review is saved; it is published once a moderator has read it.")
+                return redirect("community:benchmark_reviews", slug=slug)
+        else:
+            status = 400
+    return render(request, "community/benchmark_reviews.html", {"page": page, "form": form}, status=status)
