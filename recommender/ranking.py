@@ -18,7 +18,6 @@ SEED = 0
 LEVEL = 0.95
 TOP_K = 3
 _CHUNK = 250  # resamples drawn at once: bounds memory to this many × items
-_PAIRS_CHUNK = 2000  # model pairs compared at once: bounds memory to this many × resamples
 
 
 @dataclass(frozen=True)
@@ -143,20 +142,22 @@ def pareto_front(objectives: np.ndarray) -> np.ndarray:
 def pareto_probability(quality_draws: np.ndarray, costs: np.ndarray) -> np.ndarray:
     """P(on the frontier) over the bootstrap: quality from each resample, costs (to minimise; NaN worst) fixed.
 
-    Only pairs whose costs allow dominance are compared, so it stays fast for hundreds of models.
+    Only models whose costs allow dominance are compared, so it stays fast for hundreds of models.
     """
     filled = np.where(np.isnan(costs), np.inf, costs)
     no_worse = (filled[:, None, :] <= filled[None, :, :]).all(axis=2)
     cheaper = (filled[:, None, :] < filled[None, :, :]).any(axis=2)
     np.fill_diagonal(no_worse, False)
-    a, b = np.nonzero(no_worse)  # a can dominate b
     models, resamples = quality_draws.shape
     dominated = np.zeros((models, resamples), dtype=bool)
-    for start in range(0, len(a), _PAIRS_CHUNK):
-        pa, pb = a[start:start + _PAIRS_CHUNK], b[start:start + _PAIRS_CHUNK]
-        qa, qb = quality_draws[pa], quality_draws[pb]
-        dominates = (qa >= qb) & (cheaper[pa, pb][:, None] | (qa > qb))
-        np.logical_or.at(dominated, pb, dominates)
+    # b is dominated by a no-worse, somewhere cheaper model of at least its quality, or by an equally costly
+    # model of higher quality: compare b with the best of each group (one max per model instead of every pair).
+    for b in np.nonzero(no_worse.any(axis=0))[0]:
+        rivals = no_worse[:, b]
+        for group, strict in ((rivals & cheaper[:, b], False), (rivals & ~cheaper[:, b], True)):
+            if group.any():
+                best = quality_draws[group].max(axis=0)
+                dominated[b] |= best > quality_draws[b] if strict else best >= quality_draws[b]
     return (~dominated).mean(axis=1)
 
 

@@ -7,15 +7,21 @@ hardware's bandwidth (estimated, and labelled so).
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
+from django.core.cache import cache
+from django.db.models import FloatField
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
 
 from costing.calculators import usd_per_1m_tokens
 from costing.models import HardwareEntry
 from costing.selectors import MeasuredServing, hardware_hourly_usd, matches_hardware, measured_servings
-from evaluations.models import ModelEntry, Run, RunStatus, Sample, Score, Suite
+from evaluations.models import Benchmark, ModelEntry, Run, RunStatus, Sample, Score, Suite
 from evaluations.selectors import visible_runs
 from recommender import estimates
 from recommender.ranking import BenchmarkItems, pareto_front, pareto_probability, weighted_ranking
@@ -29,6 +35,8 @@ AXES = {  # name: (title, unit, higher is better)
 }
 COST_AXES = ("usd_per_1m", "p95_latency_ms", "memory_gb", "joules_per_token")
 DEFAULT_CONTEXT = 4096
+ITEM_CACHE_SECONDS = 24 * 3600
+NUMBER = r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]{1,2})?$"  # a JSON number as text, in float range
 
 
 @dataclass(frozen=True)
@@ -316,28 +324,62 @@ def _ranked(models: list[ModelEntry], weighted: list[_Benchmark], results: dict[
 def _benchmark_items(models: list[ModelEntry], weighted: list[_Benchmark],
                      results: dict[tuple[int, str], _Result]) -> list[BenchmarkItems]:
     """Per benchmark, every model's per-item scores on the items all of them answered (rows follow `models`)."""
-    metric_of = {slug: b.metric for b in weighted for slug in b.sample_slugs}
     run_ids = {results[(m.pk, b.slug)].run_id for m in models for b in weighted}
-    values: dict[int, dict[tuple[str, int], float]] = {run_id: {} for run_id in run_ids}
-    rows = Sample.objects.filter(run_id__in=run_ids, benchmark__slug__in=list(metric_of)).values_list(
-        "run_id", "benchmark__slug", "doc_id", "metrics")
-    for run_id, slug, doc_id, metrics in rows:
-        value = (metrics or {}).get(metric_of[slug])
-        if isinstance(value, (int, float)) and math.isfinite(value):
-            values[run_id][(slug, doc_id)] = float(value)
+    values = _item_values(run_ids, weighted)
     items = []
     for benchmark in weighted:
         runs = [results[(m.pk, benchmark.slug)] for m in models]
-        shared = set.intersection(*(set(values[r.run_id]) for r in runs))
-        keys = sorted(key for key in shared if key[0] in benchmark.sample_slugs)
+        per_run = [{(slug, doc_id): value for slug in benchmark.sample_slugs
+                    for doc_id, value in values[r.run_id].get(slug, {}).items()} for r in runs]
+        keys = sorted(set(per_run[0]).intersection(*per_run[1:]))
         if not keys:  # no stored items (an imported score): its point value, without resampling noise
             matrix = np.asarray([[r.value] for r in runs])
         else:
-            matrix = np.asarray([[values[r.run_id][key] for key in keys] for r in runs])
+            matrix = np.asarray([[answers[key] for key in keys] for answers in per_run])
         clusters = np.asarray([slug for slug, _ in keys]) if benchmark.is_group and keys else None
         items.append(BenchmarkItems(benchmark.slug, benchmark.category, matrix,
                                     np.asarray([r.baseline for r in runs]), runs[0].best, clusters))
     return items
+
+
+def _item_values(run_ids: set[int], benchmarks: list[_Benchmark]) -> dict[int, dict[str, dict[int, float]]]:
+    """Per run and benchmark slug, the primary metric of every stored item by doc_id.
+
+    Only finished runs come here, and a finished run's samples never change, so each run's items are cached
+    under its id and the benchmarks asked for: a page of 200 models reads them from the database once.
+    """
+    wanted = sorted({(b.metric, slug) for b in benchmarks for slug in b.sample_slugs})
+    signature = hashlib.sha256(json.dumps(wanted).encode()).hexdigest()[:16]
+    keys = {run_id: f"recommender:items:v2:{run_id}:{signature}" for run_id in run_ids}
+    cached = cache.get_many(list(keys.values()))
+    values = {run_id: cached[key] for run_id, key in keys.items() if key in cached}
+    missing = set(run_ids) - set(values)
+    if missing:
+        loaded = _stored_item_values(missing, benchmarks)
+        cache.set_many({keys[run_id]: loaded[run_id] for run_id in missing}, timeout=ITEM_CACHE_SECONDS)
+        values.update(loaded)
+    return values
+
+
+def _stored_item_values(run_ids: set[int], benchmarks: list[_Benchmark]) -> dict[int, dict[str, dict[int, float]]]:
+    """Read out of the samples' JSON by the database, one query per metric: decoding every sample's metrics in
+    Python took most of the page's time at 200 models."""
+    values: dict[int, dict[str, dict[int, float]]] = {run_id: {} for run_id in run_ids}
+    slugs_of: dict[str, set[str]] = {}
+    for benchmark in benchmarks:
+        slugs_of.setdefault(benchmark.metric, set()).update(benchmark.sample_slugs)
+    slug_of = dict(Benchmark.objects.filter(slug__in={s for slugs in slugs_of.values() for s in slugs})
+                   .values_list("pk", "slug"))
+    for metric, slugs in slugs_of.items():
+        rows = (Sample.objects.filter(run_id__in=run_ids, benchmark__slug__in=slugs)
+                .annotate(text=KeyTextTransform(metric, "metrics"))
+                .filter(text__regex=NUMBER)  # a judge that failed leaves no number
+                .annotate(value=Cast("text", FloatField()))
+                .values_list("run_id", "benchmark_id", "doc_id", "value"))
+        for run_id, benchmark_id, doc_id, value in rows:
+            if math.isfinite(value):
+                values[run_id].setdefault(slug_of[benchmark_id], {})[doc_id] = value
+    return values
 
 
 def tradeoff_line(candidate: Candidate, ranked: list[Candidate]) -> str:

@@ -135,3 +135,12 @@ def test_probability_on_the_frontier_under_the_bootstrap():
     draws = np.array([[0.6, 0.6, 0.6, 0.6], [0.5, 0.5, 0.5, 0.5], [0.7, 0.5, 0.7, 0.5]])
     costs = np.array([[1.0], [2.0], [3.0]])
     assert pareto_probability(draws, costs).tolist() == [1.0, 0.0, 0.5]
+
+
+def test_probability_on_the_frontier_equals_the_frontier_of_each_resample():
+    rng = np.random.default_rng(3)
+    draws = rng.integers(0, 4, size=(10, 50)).astype(float)  # many ties in quality
+    costs = rng.integers(0, 3, size=(10, 2)).astype(float)  # and in costs
+    costs[0, 1] = np.nan
+    expected = np.mean([pareto_front(np.column_stack([draws[:, r], -costs])) for r in range(50)], axis=0)
+    assert pareto_probability(draws, costs) == pytest.approx(expected)

@@ -1,9 +1,11 @@
-"""`manage.py bench_recommend`: time the recommendation for N synthetic models on one suite version.
+"""`manage.py bench_recommend`: time the recommendation (the service, then the whole page through the test client)
+for N synthetic models on one suite version.
 
 The rows are written inside a transaction that is rolled back, so the database is left as it was.
 """
 from __future__ import annotations
 
+import os
 import time
 from datetime import date
 
@@ -11,6 +13,8 @@ import numpy as np
 from django.contrib.auth.models import AnonymousUser
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from costing.models import HardwareEntry
@@ -40,12 +44,19 @@ class Command(BaseCommand):
             with transaction.atomic():
                 suite, hardware = self._build(options["models"])
                 query = RecommendQuery(suite, use_case_weights("chat"), Constraints(max_memory_gb=100), hardware)
+                page = f"{reverse('recommender:recommend')}?suite={suite.pk}&hardware={hardware.slug}&use_case=chat"
+                client = Client(SERVER_NAME="localhost")
                 for attempt in range(options["repeat"]):
                     started = time.perf_counter()
                     answer = recommend(query=query, user=AnonymousUser())
-                    elapsed = time.perf_counter() - started
+                    service = time.perf_counter() - started
+                    started = time.perf_counter()
+                    response = client.get(page)
+                    whole = time.perf_counter() - started
                     self.stdout.write(f"run {attempt + 1}: {len(answer.candidates)} candidates, "
-                                      f"{len(answer.excluded)} excluded, {elapsed * 1000:.0f} ms")
+                                      f"{len(answer.excluded)} excluded; recommend() {service * 1000:.0f} ms, "
+                                      f"GET /recommend/ {whole * 1000:.0f} ms (HTTP {response.status_code})")
+                self.stdout.write("load average (1, 5, 15 min): " + ", ".join(f"{x:.1f}" for x in os.getloadavg()))
                 raise _Rollback
         except _Rollback:
             pass
@@ -55,7 +66,7 @@ class Command(BaseCommand):
         benchmarks = [Benchmark.objects.create(slug=f"bench-{slug}", category=category, version="bench",
                                                spec_hash=f"bench-{slug}", primary_metric=metric)
                       for slug, category, metric, _ in SHAPE]
-        suite = Suite.objects.create(slug="bench", title="Bench suite", version=f"bench-{time.time_ns()}",
+        suite = Suite.objects.create(slug="bench", title="Bench suite", version=f"b{time.time_ns() % 10**12}",
                                      entries={b.slug: f"bench:{b.slug}" for b in benchmarks},
                                      order=[b.slug for b in benchmarks])
         hardware = HardwareEntry.objects.create(slug=f"bench-{time.time_ns()}", name="Bench CPU", kind="cpu",
