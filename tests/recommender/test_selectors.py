@@ -119,3 +119,21 @@ def test_without_hardware_nothing_is_priced(market):
     assert by_name["strong"].figures.usd_per_1m is None
     assert by_name["strong"].figures.tokens_per_s == 40  # any measured hardware counts
     assert "dearer" not in by_name["strong"].tradeoff and "points below huge" in by_name["strong"].tradeoff
+
+
+def test_a_constant_number_of_queries_and_stored_items_read_once(market):
+    from django.core.cache import cache
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from evaluations.models import Sample
+
+    cache.clear()
+    with CaptureQueriesContext(connection) as first:
+        run(market)
+    with CaptureQueriesContext(connection) as second:
+        run(market)
+    samples = Sample._meta.db_table
+    assert any(samples in query["sql"] for query in first.captured_queries)
+    assert not any(samples in query["sql"] for query in second.captured_queries)  # finished runs' items: cached
+    assert len(second.captured_queries) == 4  # scores, models, profiles, run estimates
