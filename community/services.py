@@ -455,6 +455,7 @@ def _model_entry_for(submission: Submission) -> ModelEntry:
 
 def submission_follow_run(*, submission: Submission) -> Submission:
     """Bring a queued or running submission to its run's state; a run that did not finish fails it with why."""
+    submission.refresh_from_db()  # the run's own announcements may have moved it meanwhile
     if submission.state not in (SubmissionState.QUEUED, SubmissionState.RUNNING):
         return submission
     run = Run.objects.filter(pk=submission.run_id).first() if submission.run_id else None
@@ -475,8 +476,19 @@ def submission_follow_run(*, submission: Submission) -> Submission:
     return submission
 
 
+def submissions_follow_run(*, run_id: int) -> None:
+    """What a run's status change (evaluations.signals.run_status_changed) means for its submissions."""
+    for submission in Submission.objects.filter(run_id=run_id, state__in=[SubmissionState.QUEUED,
+                                                                          SubmissionState.RUNNING]):
+        try:
+            submission_follow_run(submission=submission)
+        except TransitionRefused:
+            continue  # another process moved it first
+
+
 def submissions_sweep() -> int:
-    """Beat: submissions follow their runs, and approved ones whose queueing message was lost are re-sent."""
+    """Beat: submissions follow their runs (should an announcement have been lost), and approved ones whose
+    queueing message was lost are sent again."""
     moved = 0
     for submission in Submission.objects.filter(state__in=[SubmissionState.QUEUED, SubmissionState.RUNNING]):
         before = submission.state

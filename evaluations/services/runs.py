@@ -12,6 +12,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from evaluations import progress
+from evaluations.signals import run_status_announce
 from evaluations.models import ACTIVE_STATUSES, Run, RunStatus, Sample, Shard, ShardStatus
 from evaluations.services import manifests, regressions
 
@@ -100,6 +101,7 @@ def run_cancel(*, run: Run) -> bool:
         Shard.objects.filter(run=run, status=ShardStatus.QUEUED).update(status=ShardStatus.CANCELLED)
     if changed:
         progress.publish(run_id=run.pk, line="run cancelled")
+        run_status_announce(run_id=run.pk, status=RunStatus.CANCELLED)
     return bool(changed)
 
 
@@ -119,6 +121,7 @@ def run_finish_if_complete(*, run: Run) -> bool:
             status=RunStatus.FINISHED, finished_at=timezone.now(), submission_key=None, done=stored_samples(run)
         )
     progress.publish(run_id=run.pk, line="run finished")
+    run_status_announce(run_id=run.pk, status=RunStatus.FINISHED)
     manifests.manifest_after_finish(run_id=run.pk)
     regressions.regressions_after_finish(run_id=run.pk)
     return True
@@ -131,12 +134,14 @@ def run_mark_failed(*, run: Run, error: str) -> None:
     Shard.objects.filter(run=run, status=ShardStatus.QUEUED).update(status=ShardStatus.CANCELLED)
     if changed:
         progress.publish(run_id=run.pk, line=f"run failed: {error}")
+        run_status_announce(run_id=run.pk, status=RunStatus.FAILED)
 
 
 def run_mark_timed_out(*, run: Run) -> None:
-    Run.objects.filter(pk=run.pk, status__in=ACTIVE_STATUSES).update(
+    if Run.objects.filter(pk=run.pk, status__in=ACTIVE_STATUSES).update(
         status=RunStatus.TIMED_OUT, finished_at=timezone.now(), submission_key=None
-    )
+    ):
+        run_status_announce(run_id=run.pk, status=RunStatus.TIMED_OUT)
 
 
 def stored_samples(run: Run) -> Coalesce:

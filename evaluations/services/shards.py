@@ -24,6 +24,7 @@ from evaluations.services.runs import (
     run_finish_if_complete, run_mark_failed, run_mark_timed_out, stored_samples,
 )
 from evaluations.services.scoring import score_context
+from evaluations.signals import run_status_announce
 from runner.backends import Backend
 from runner.backends.base import chat_formatter
 from runner.backends.cache import cached_backend
@@ -150,9 +151,10 @@ def shard_claim(*, shard_id: int, worker: str) -> Shard | None:
             return None
         shard.status, shard.worker = ShardStatus.RUNNING, worker
         shard.save(update_fields=["deliveries", "status", "worker", "updated_at"])
-        Run.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
+        if Run.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
             status=RunStatus.RUNNING, started_at=timezone.now(), environment=environment_record()
-        )
+        ):
+            run_status_announce(run_id=run.pk, status=RunStatus.RUNNING)
     return shard
 
 
