@@ -63,9 +63,11 @@ def recommendation_payload(recommendation: Recommendation) -> dict:
             "p_top3": c.p_top3, "tied_with_leader": c.tied_with_leader, "on_pareto_front": c.on_pareto_front,
             "p_pareto": c.p_pareto, "memory_gb": c.figures.memory_gb, "tokens_per_s": c.figures.tokens_per_s,
             "p95_latency_ms": c.figures.p95_latency_ms, "usd_per_1m": c.figures.usd_per_1m,
-            "joules_per_token": c.figures.joules_per_token, "estimated": list(c.figures.estimated),
+            "joules_per_token": c.figures.joules_per_token, "usd_per_1m_per_point": c.usd_per_point,
+            "estimated": list(c.figures.estimated),
             "tradeoff": c.tradeoff,
         } for c in recommendation.candidates],
         "excluded": [{"model": e.model.slug, "reasons": e.reasons} for e in recommendation.excluded],
         "notes": recommendation.notes,
+        "advice": recommendation.advice,
     }

@@ -36,6 +36,8 @@ AXES = {  # name: (title, unit, higher is better)
 COST_AXES = ("usd_per_1m", "p95_latency_ms", "memory_gb", "joules_per_token")
 DEFAULT_CONTEXT = 4096
 ITEM_CACHE_SECONDS = 24 * 3600
+ADVICE_POINTS = 3.0  # advice names alternatives at most this many points below the leader (or tied with it)
+ADVICE_GAIN = 1.2  # … that need at most 1/1.2 of its cost or memory
 NUMBER = r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]{1,2})?$"  # a JSON number as text, in float range
 
 
@@ -94,6 +96,12 @@ class Candidate:
     def axis(self, name: str) -> float | None:
         return self.score if name == "score" else self.figures.value(name)
 
+    @property
+    def usd_per_point(self) -> float | None:
+        """Cost per accuracy point: $/1M tokens ÷ weighted score (points)."""
+        usd = self.figures.usd_per_1m
+        return usd / self.score if usd is not None and self.score > 0 else None
+
 
 @dataclass(frozen=True)
 class Excluded:
@@ -109,6 +117,7 @@ class Recommendation:
     candidates: list[Candidate]
     excluded: list[Excluded]
     notes: list[str] = field(default_factory=list)
+    advice: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -154,6 +163,7 @@ def recommend(*, query: RecommendQuery, user) -> Recommendation:
             feasible.append(model)
     if feasible:
         recommendation.candidates = _ranked(feasible, weighted, results, figures, category_scores, query)
+        recommendation.advice = advice(recommendation.candidates)
     return recommendation
 
 
@@ -380,6 +390,28 @@ def _stored_item_values(run_ids: set[int], benchmarks: list[_Benchmark]) -> dict
             if math.isfinite(value):
                 values[run_id].setdefault(slug_of[benchmark_id], {})[doc_id] = value
     return values
+
+
+def advice(ranked: list[Candidate], *, within_points: float = ADVICE_POINTS) -> list[str]:
+    """Cheaper or smaller models that give up little quality against the leader: within `within_points`, or tied."""
+    if len(ranked) < 2:
+        return []
+    leader, tips = ranked[0], []
+    close = [c for c in ranked[1:] if c.tied_with_leader or leader.score - c.score <= within_points]
+    for axis, noun in (("usd_per_1m", "cost per 1M tokens"), ("memory_gb", "memory")):
+        mine = leader.figures.value(axis)
+        options = [c for c in close if c.figures.value(axis) is not None and mine is not None
+                   and c.figures.value(axis) * ADVICE_GAIN <= mine]
+        if not options:
+            continue
+        best = min(options, key=lambda c: c.figures.value(axis))
+        same_family = best.model.family and best.model.family == leader.model.family
+        build = f" (a {best.model.quantization or best.model.dtype or 'different'} build of the same family)" \
+            if same_family else ""
+        tie = ", statistically tied" if best.tied_with_leader else ""
+        tips.append(f"{best.model.name}{build} is {leader.score - best.score:.1f} points below {leader.model.name}"
+                    f"{tie}, at {_times(mine / best.figures.value(axis))}× less {noun}.")
+    return tips
 
 
 def tradeoff_line(candidate: Candidate, ranked: list[Candidate]) -> str:

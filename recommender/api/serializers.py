@@ -69,6 +69,7 @@ class CandidateSerializer(serializers.Serializer):
     p95_latency_ms = serializers.FloatField(allow_null=True)
     usd_per_1m = serializers.FloatField(allow_null=True)
     joules_per_token = serializers.FloatField(allow_null=True)
+    usd_per_1m_per_point = serializers.FloatField(allow_null=True, help_text="Cost per accuracy point: usd_per_1m ÷ score")
     estimated = serializers.ListField(child=serializers.CharField(), help_text="Figures estimated, not measured")
     tradeoff = serializers.CharField()
 
@@ -87,3 +88,5 @@ class RecommendationSerializer(serializers.Serializer):
     candidates = CandidateSerializer(many=True)
     excluded = ExcludedSerializer(many=True)
     notes = serializers.ListField(child=serializers.CharField())
+    advice = serializers.ListField(child=serializers.CharField(),
+                                   help_text="Cheaper or smaller models within 3 points of the leader (or tied)")

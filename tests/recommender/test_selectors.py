@@ -137,3 +137,31 @@ def test_a_constant_number_of_queries_and_stored_items_read_once(market):
     assert any(samples in query["sql"] for query in first.captured_queries)
     assert not any(samples in query["sql"] for query in second.captured_queries)  # finished runs' items: cached
     assert len(second.captured_queries) == 4  # scores, models, profiles, run estimates
+
+
+def candidate(name: str, score: float, *, usd: float | None, memory: float | None, tied: bool = False,
+              family: str = "", quantization: str = ""):
+    from evaluations.models import ModelEntry
+    from recommender.selectors import Candidate, Figures
+
+    return Candidate(ModelEntry(name=name, family=family, quantization=quantization), score, score - 2, score + 2,
+                     0.0, 0.0, tied, True, 1.0, Figures(memory_gb=memory, usd_per_1m=usd), {})
+
+
+def test_advice_names_cheaper_and_smaller_models_close_to_the_leader():
+    from recommender.selectors import advice
+
+    leader = candidate("big", 80.0, usd=3.0, memory=16.0, family="llama", quantization="F16")
+    ranked = [leader, candidate("big-q4", 78.5, usd=1.0, memory=5.0, family="llama", quantization="Q4_K_M"),
+              candidate("small", 76.0, usd=0.5, memory=1.0, tied=True),
+              candidate("far", 60.0, usd=0.1, memory=0.5)]
+    assert advice(ranked) == [
+        "small is 4.0 points below big, statistically tied, at 6.0× less cost per 1M tokens.",
+        "small is 4.0 points below big, statistically tied, at 16× less memory.",
+    ]
+    assert advice(ranked[:2]) == [
+        "big-q4 (a Q4_K_M build of the same family) is 1.5 points below big, at 3.0× less cost per 1M tokens.",
+        "big-q4 (a Q4_K_M build of the same family) is 1.5 points below big, at 3.2× less memory.",
+    ]
+    assert advice([leader, candidate("dear", 79.0, usd=3.5, memory=20.0)]) == []
+    assert ranked[1].usd_per_point == 1.0 / 78.5
