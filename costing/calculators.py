@@ -186,6 +186,13 @@ class Upgrade:
     horizon_months: float
 
 
+def replicas_for_volume(tokens_per_month: float, capacity_per_replica: float) -> int:
+    """Replicas that serve a monthly volume, each producing `capacity_per_replica` tokens a month (at least one)."""
+    if capacity_per_replica <= 0:
+        raise ValueError("a replica's capacity must be positive")
+    return max(1, math.ceil(tokens_per_month / capacity_per_replica - 1e-9))
+
+
 def upgrade_return(*, upgrade_usd: float, monthly_cost_before_usd: float, monthly_cost_after_usd: float,
                    horizon_months: float) -> Upgrade:
     """Payback and return of spending `upgrade_usd` to lower a monthly cost, over `horizon_months`."""

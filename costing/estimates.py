@@ -2,10 +2,10 @@
 of them, and the answer comes with its capacity plan, sensitivity, uncertainty and advice."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from costing import calculators
-from costing.calculators import Capacity, Percentiles, TcoInputs, TcoResult, TornadoBar
+from costing.calculators import Capacity, Percentiles, TcoInputs, TcoResult, TornadoBar, Upgrade
 from costing.grid import BY_CODE
 from costing.models import HardwareEntry
 from costing.selectors import (
@@ -18,6 +18,7 @@ from costing.selectors import (
 
 RENT = "rent"
 OWN = "own"
+DEFAULT_HORIZON_MONTHS = 36
 BATCHING_GAIN = 1.5  # advise batching when the curve's best level gives at least this many times one request's speed
 
 
@@ -37,10 +38,36 @@ class CostEstimate:
     uncertainty: dict[str, Percentiles]
     advice: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    upgrade: UpgradePlan | None = None
 
     @property
     def monthly_cost_all_replicas_usd(self) -> float:
         return self.result.monthly_cost_usd * self.replicas
+
+
+@dataclass(frozen=True)
+class UpgradePlan:
+    """Serving `tokens_per_month` before and after a one-off spend that changes throughput and/or the hourly cost."""
+
+    replicas_before: int
+    replicas_after: int
+    monthly_before_usd: float
+    monthly_after_usd: float
+    outcome: Upgrade
+
+
+def upgrade_plan(inputs: TcoInputs, result: TcoResult, *, upgrade_usd: float, tokens_per_s_after: float | None,
+                 hourly_usd_after: float | None, horizon_months: float) -> UpgradePlan:
+    """Replicas for the monthly volume at today's figures and after the upgrade, and the upgrade's payback and ROI."""
+    volume = inputs.tokens_per_month or 0.0
+    after = calculators.tco(replace(inputs, tokens_per_s=tokens_per_s_after or inputs.tokens_per_s,
+                                    hourly_usd=hourly_usd_after if hourly_usd_after is not None else inputs.hourly_usd))
+    before_replicas = calculators.replicas_for_volume(volume, result.tokens_capacity_per_month)
+    after_replicas = calculators.replicas_for_volume(volume, after.tokens_capacity_per_month)
+    before, later = before_replicas * result.monthly_cost_usd, after_replicas * after.monthly_cost_usd
+    return UpgradePlan(before_replicas, after_replicas, before, later, calculators.upgrade_return(
+        upgrade_usd=upgrade_usd, monthly_cost_before_usd=before, monthly_cost_after_usd=later,
+        horizon_months=horizon_months))
 
 
 def cost_estimate(*, data: dict, user) -> tuple[CostEstimate | None, dict[str, list[str]]]:
@@ -84,6 +111,14 @@ def cost_estimate(*, data: dict, user) -> tuple[CostEstimate | None, dict[str, l
         notes=notes,
     )
     estimate.advice = advice(estimate, measured_servings(user, model_ids=[serving.model_id]) if serving else [])
+    if data.get("upgrade_usd"):
+        if inputs.tokens_per_month:
+            estimate.upgrade = upgrade_plan(inputs, result, upgrade_usd=data["upgrade_usd"],
+                                            tokens_per_s_after=data.get("upgrade_tokens_per_s"),
+                                            hourly_usd_after=data.get("upgrade_hourly_usd"),
+                                            horizon_months=data.get("horizon_months") or DEFAULT_HORIZON_MONTHS)
+        else:
+            estimate.notes.append("An upgrade's payback needs the tokens per month it serves.")
     return estimate, {}
 
 

@@ -23,6 +23,10 @@ class CostPageSerializer(serializers.Serializer):
     arrival_requests_per_s = serializers.FloatField(required=False, allow_null=True, min_value=0)
     p95_target_ms = serializers.FloatField(required=False, allow_null=True, min_value=0)
     seed = serializers.IntegerField(required=False, default=0, min_value=0)
+    upgrade_usd = serializers.FloatField(required=False, allow_null=True, min_value=0)
+    upgrade_tokens_per_s = serializers.FloatField(required=False, allow_null=True, min_value=0)
+    upgrade_hourly_usd = serializers.FloatField(required=False, allow_null=True, min_value=0)
+    horizon_months = serializers.FloatField(required=False, allow_null=True, min_value=1)
 
     def get_fields(self):
         fields = super().get_fields()

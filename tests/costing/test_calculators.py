@@ -156,3 +156,9 @@ def test_monte_carlo_brackets_the_point_estimate_and_is_reproducible():
     # Within the extremes of ±20% on every input at once.
     assert spread.p10 > point.usd_per_1m_tokens * 0.8 / 1.2 / 1.2
     assert first["co2_kg_per_month"].p90 == 0  # no grid intensity given
+
+
+def test_replicas_for_a_monthly_volume():
+    assert calculators.replicas_for_volume(4e9, 2.628e9) == 2
+    assert calculators.replicas_for_volume(2.628e9, 2.628e9) == 1
+    assert calculators.replicas_for_volume(0, 1e9) == 1

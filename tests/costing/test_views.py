@@ -85,3 +85,19 @@ def test_the_seeded_catalogue_is_versioned_and_sourced(db):
                                                if f.name not in ("id", "created_at")}, "version": 2,
                                             "cloud_usd_per_hour": 0.5})
     assert next(entry for entry in hardware_catalogue() if entry.slug == "nvidia-l4").pk == newer.pk
+
+
+def test_an_upgrade_that_doubles_throughput_pays_back(client, gpu):
+    # 1000 tokens/s at full use is 2,628 M tokens a month a replica; 4,000 M need 2 replicas today, 1 after.
+    response = client.get(reverse(URL), {"hardware": "test-gpu", "tokens_per_s": "1000", "tokens_per_month": "4e9",
+                                         "upgrade_usd": "1314", "upgrade_tokens_per_s": "2000", "horizon_months": "12"})
+    plan = response.context["estimate"].upgrade
+    monthly = 0.9 * 730  # $657 a replica
+    assert (plan.replicas_before, plan.replicas_after) == (2, 1)
+    assert plan.outcome.monthly_savings_usd == pytest.approx(monthly)
+    assert plan.outcome.payback_months == pytest.approx(1314 / monthly)  # 2.0 months
+    assert plan.outcome.roi == pytest.approx((12 * monthly - 1314) / 1314)
+    assert "pays back in <strong>2.0 months</strong>" in response.content.decode()
+    without_volume = client.get(reverse(URL), {"hardware": "test-gpu", "tokens_per_s": "1000", "upgrade_usd": "100"})
+    assert without_volume.context["estimate"].upgrade is None
+    assert "needs the tokens per month" in without_volume.content.decode()
