@@ -48,7 +48,7 @@ class Submission(models.Model):
         UPLOAD = "upload", "Uploaded GGUF or safetensors"
 
     class Precision(models.TextChoices):
-        AS_STORED = "as-stored", "As stored (a GGUF's own quantization)"
+        AS_STORED = "as-stored", "As stored (the file's own dtype or quantization)"
         BFLOAT16 = "bfloat16"
         FLOAT16 = "float16"
         FLOAT32 = "float32"

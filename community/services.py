@@ -306,8 +306,8 @@ def _validation_note(submission: Submission) -> str:
         return (f"safetensors, {details['tensors']} tensors ({dtypes}), {details['parameters']:,} parameters; "
                 f"config.json and tokenizer.json read; sha256 {submission.file_sha256[:12]}…")
     if submission.source == Submission.Source.HUB:
-        return (f"hub id and revision well formed; the files are fetched when it is queued, and a model that "
-                f"needs its own code (trust_remote_code) fails then")
+        return ("hub id and revision well formed; the files are fetched when it is queued, and a model that "
+                "needs its own code (an auto_map in config.json, trust_remote_code) is refused then")
     return "endpoint URL well formed; the server is asked for its model when it is queued"
 
 
@@ -412,6 +412,8 @@ def submission_queue(*, submission_id: int) -> Submission | None:
             if ModelEntry.objects.filter(name__iexact=submission.name).exclude(submissions=submission).exists():
                 raise Refused(f"a model named {submission.name!r} was registered meanwhile")
             model = _model_entry_for(submission)
+            if submission.source == Submission.Source.HUB:
+                _refuse_remote_code(model)
             kind = submission.file_format if submission.source == Submission.Source.UPLOAD else submission.source
             backend = SUBMISSION_BACKENDS[kind]
             options = ({"dtype": submission.precision}
@@ -431,6 +433,22 @@ def submission_queue(*, submission_id: int) -> Submission | None:
         return submission_transition(submission=submission, to_state=SubmissionState.FAILED,
                                      reason=f"could not be queued: {type(exc).__name__}: {exc}")
     return submission_follow_run(submission=submission)
+
+
+def _refuse_remote_code(model: ModelEntry) -> None:
+    """A hub model whose config maps its classes to its own Python files needs trust_remote_code: never run."""
+    import json
+
+    from evaluations.services import model_entries
+
+    config = model_entries.model_path(model.location) / "config.json"
+    try:
+        auto_map = json.loads(config.read_text()).get("auto_map") if config.is_file() else None
+    except (OSError, ValueError):
+        auto_map = None
+    if auto_map:
+        raise Refused("its config.json has an auto_map: the model needs its own Python code (trust_remote_code), "
+                      "which this site never runs")
 
 
 def _model_entry_for(submission: Submission) -> ModelEntry:

@@ -75,7 +75,7 @@ class Migration(migrations.Migration):
                 ('file_summary', models.JSONField(blank=True, default=dict, help_text='What validation read from the file')),
                 ('license', models.CharField(max_length=50)),
                 ('license_accepted', models.BooleanField(default=False, help_text='The submitter accepted a gated licence')),
-                ('precision', models.CharField(choices=[('as-stored', "As stored (a GGUF's own quantization)"), ('bfloat16', 'Bfloat16'), ('float16', 'Float16'), ('float32', 'Float32')], default='as-stored', max_length=20)),
+                ('precision', models.CharField(choices=[('as-stored', "As stored (the file's own dtype or quantization)"), ('bfloat16', 'Bfloat16'), ('float16', 'Float16'), ('float32', 'Float32')], default='as-stored', max_length=20)),
                 ('base_model', models.CharField(blank=True, max_length=200)),
                 ('is_merge', models.BooleanField(default=False)),
                 ('is_adapter', models.BooleanField(default=False)),

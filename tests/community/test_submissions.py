@@ -197,3 +197,20 @@ def test_approval_queues_once_it_commits_and_a_queueing_failure_is_a_visible_rea
     assert services.submission_queue(submission_id=submission.pk) is None  # a redelivery does nothing
     assert [e.to_state for e in result.events.all()] == ["submitted", "validated", "approved", "failed"]
     assert mail.outbox and "failed" in mail.outbox[-1].subject
+
+
+def test_weights_that_need_their_own_code_are_refused(people, tmp_path):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.community.conftest import safetensors_uploads
+
+    uploads = safetensors_uploads()
+    uploads["config"] = SimpleUploadedFile("config.json", b'{"model_type": "x", "auto_map": {"AutoModel": "m.M"}}')
+    response = submit(people["alice"], **uploads)
+    assert response.status_code == 400 and "trust_remote_code" in response.content.decode()
+    assert not Submission.objects.exists()
+
+    # A hub model is checked once its files are fetched, before any run is planned.
+    (tmp_path / "config.json").write_text('{"auto_map": {"AutoModelForCausalLM": "modeling.M"}}')
+    with pytest.raises(services.Refused, match="never runs"):
+        services._refuse_remote_code(ModelEntryFactory(name="remote", location=str(tmp_path)))
