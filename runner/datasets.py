@@ -49,6 +49,11 @@ class LoadedSplit:
     content_hash: str  # sha256 over the bytes of the files read
 
 
+# Data in a layout of its own (several files joined, a package's folder) is read by a function a benchmark
+# module registers for a data_path prefix: "bfcl:simple_python" -> READERS["bfcl"]("simple_python").
+READERS: dict[str, Callable[[str], "LoadedSplit"]] = {}
+
+
 def data_dir() -> Path | None:
     configured = os.environ.get(DATA_DIR_ENV)
     if configured:
@@ -72,6 +77,9 @@ def load_split(source: DataSource) -> LoadedSplit:
 
 
 def _load_all_rows(source: DataSource) -> LoadedSplit:
+    prefix, separator, rest = source.data_path.partition(":")
+    if separator and prefix in READERS:
+        return READERS[prefix](rest)
     if source.data_path.startswith(BUNDLED_PREFIX):
         path = BUNDLED_DATA_DIR / source.data_path.removeprefix(BUNDLED_PREFIX)
         if not path.exists():

@@ -128,9 +128,16 @@ def _build_item(
 ) -> PreparedItem:
     wrap = chat_template or (lambda text: text)
     if spec.output_type == GENERATE_UNTIL:
-        prompt = wrap(prefix + doc.text)
+        stop = spec.until
+        if doc.extra.get("messages"):  # a conversation with its own system prompt (BFCL)
+            format_chat = chat_template or plain_dialogue
+            prompt = format_chat(doc.extra["messages"])
+            if format_chat is plain_dialogue:  # a base model would go on to write the user's next turn
+                stop = (*stop, PLAIN_DIALOGUE_STOP)
+        else:
+            prompt = wrap(prefix + doc.text)
         request = GenerationRequest(
-            prompt, stop=spec.until, max_new_tokens=spec.max_new_tokens, temperature=spec.temperature
+            prompt, stop=stop, max_new_tokens=spec.max_new_tokens, temperature=spec.temperature
         )
         return PreparedItem(doc_id, doc, prompt, generation=request)
     if doc.multiple_input:

@@ -41,6 +41,9 @@ Scorer = Callable[["Doc", list[str], ScoreContext], ScoreResult]
 
 TEMPLATES: dict[str, Template] = {}
 SCORERS: dict[str, Scorer] = {}
+# A group's own way of combining its members' scores ({member slug: {metric: Aggregate}} -> {metric: Aggregate});
+# groups without one pool their members' metrics by size.
+AGGREGATIONS: dict[str, Callable] = {}
 
 
 def registrar(table: dict[str, F], kind: str) -> Callable[[str], Callable[[F], F]]:
@@ -60,3 +63,4 @@ def registrar(table: dict[str, F], kind: str) -> Callable[[str], Callable[[F], F
 
 template = registrar(TEMPLATES, "template")
 scorer = registrar(SCORERS, "scorer")
+aggregation = registrar(AGGREGATIONS, "aggregation")

@@ -75,3 +75,4 @@ class TaskGroup:
     members: tuple[str, ...]
     title: str = ""
     primary_metric: str = "acc"
+    aggregation: str = ""  # a name in runner.registry.AGGREGATIONS; "" pools the members' metrics by size

@@ -13,7 +13,7 @@ from runner.backends.cache import cached_judge
 from runner.catalog import GROUPS, TASKS
 from runner.engine import aggregate
 from runner.metrics import Aggregate, metric_scale, pooled
-from runner.registry import JUDGE_MAX_NEW_TOKENS, ScoreContext
+from runner.registry import AGGREGATIONS, JUDGE_MAX_NEW_TOKENS, ScoreContext
 from runner.suites import group_config_key
 
 
@@ -58,12 +58,16 @@ def scores_store(*, run: Run) -> None:
         if slug in GROUPS:
             group = GROUPS[slug]
             present = [m for m in group.members if m in per_task]
-            names = {name for member in present for name in per_task[member]}
-            combined = {name: pooled([per_task[m][name] for m in present if name in per_task[m]])
-                        for name in sorted(names)}
-            baseline = {name: _weighted_baseline([(per_task[m][name].n, baselines[m][name])
-                                                  for m in present if name in per_task[m]])
-                        for name in names}
+            if group.aggregation:  # the benchmark's own formula (BFCL's unweighted and weighted means)
+                combined = AGGREGATIONS[group.aggregation]({m: per_task[m] for m in present})
+                baseline = {name: metric_scale(name).baseline() for name in combined}
+            else:
+                names = {name for member in present for name in per_task[member]}
+                combined = {name: pooled([per_task[m][name] for m in present if name in per_task[m]])
+                            for name in sorted(names)}
+                baseline = {name: _weighted_baseline([(per_task[m][name].n, baselines[m][name])
+                                                      for m in present if name in per_task[m]])
+                            for name in names}
             key = group_config_key(slug=slug, member_keys=[tasks[m]["config_key"] for m in group.members])
             rows += _score_rows(run, benchmark_ids[slug], combined, group.primary_metric, key, baseline)
     with transaction.atomic():

@@ -10,6 +10,7 @@ import importlib.util
 
 MODULES: tuple[str, ...] = (
     "coding", "knowledge", "reasoning", "safety", "ifeval", "mt_bench", "creativity", "tool_use",
+    "bfcl",
 )
 
 

@@ -225,7 +225,7 @@ def score_tool_use(doc: Doc, outputs: list[str], context: ScoreContext) -> Score
 TASKS = [
     TaskSpec(
         slug="tool_use",
-        title="Tool use (function calling)",
+        title="Tool use (project-written function calling)",
         category="tool_use",
         version="1.0",
         output_type=GENERATE_UNTIL,

@@ -72,6 +72,8 @@ def _problems(spec: TaskSpec, items: list[PreparedItem], context: ScoreContext) 
     if spec.scorer and spec.requires_execution:
         with ThreadPoolExecutor(max_workers=PARALLEL_PROGRAMS) as pool:
             return list(pool.map(lambda item: _reference_problem(spec, item, context), items))
+    if spec.scorer and any("reference_solution" in item.doc.extra for item in items):  # BFCL's possible answers
+        return [_reference_problem(spec, item, context) for item in items]
     return [_answer_problem(spec, item) for item in items]
 
 
