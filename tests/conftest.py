@@ -12,6 +12,14 @@ from tests.fake_backend import register as register_fake_backend
 register_fake_backend()
 
 
+@pytest.fixture(autouse=True, scope="session")
+def fast_password_hashing(django_test_environment) -> None:
+    """Users made in tests log in with a cheap hash: PBKDF2's million rounds cost about a second a user."""
+    from django.conf import settings
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture(scope="session")
 def tiny_llama_dir(tmp_path_factory) -> Path:
     """A 2-layer random Llama with a byte-level BPE tokenizer trained here; saved like a hub folder."""
