@@ -421,23 +421,17 @@ def tradeoff_line(candidate: Candidate, ranked: list[Candidate]) -> str:
     other = ranked[1] if candidate is ranked[0] else ranked[0]
     gap = candidate.score - other.score
     parts = [f"{abs(gap):.1f} points {'above' if gap >= 0 else 'below'} {other.model.name}"]
-    mine, theirs = candidate.figures.usd_per_1m, other.figures.usd_per_1m
-    if mine and theirs:
-        parts.append(_relative(theirs / mine, "cheaper per 1M tokens", "dearer per 1M tokens",
-                               "about the same price per 1M tokens"))
-    mine, theirs = candidate.figures.memory_gb, other.figures.memory_gb
-    if mine and theirs:
-        parts.append(_relative(theirs / mine, "less memory", "the memory", "about the same memory"))
+    for axis, smaller, larger in (("usd_per_1m", "cheaper per 1M tokens", "dearer per 1M tokens"),
+                                  ("memory_gb", "less memory", "the memory")):
+        mine, theirs = candidate.figures.value(axis), other.figures.value(axis)
+        if mine and theirs and not 1 / 1.05 < theirs / mine < 1.05:  # within 5% is no trade-off to mention
+            parts.append(_relative(theirs / mine, smaller, larger))
     return ", ".join(parts)
 
 
-def _relative(ratio: float, smaller: str, larger: str, same: str) -> str:
-    """"2.4× cheaper" when the other costs `ratio` times this one's; within 5%: `same`."""
-    if ratio >= 1.05:
-        return f"{_times(ratio)}× {smaller}"
-    if ratio <= 1 / 1.05:
-        return f"{_times(1 / ratio)}× {larger}"
-    return same
+def _relative(ratio: float, smaller: str, larger: str) -> str:
+    """"2.4× cheaper" when the other costs `ratio` (> 1) times this one's, "2.4× dearer" when 1/ratio does."""
+    return f"{_times(ratio)}× {smaller}" if ratio >= 1 else f"{_times(1 / ratio)}× {larger}"
 
 
 def _times(ratio: float) -> str:

@@ -12,9 +12,12 @@ def figure(value: float | None, unit: str = "") -> str:
     """Three significant figures (whole numbers from 100 up) with the unit ("$" leads), or a dash when unknown."""
     if value is None:
         return UNKNOWN
-    digits = f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+    magnitude = abs(value)
+    digits = f"{magnitude:,.0f}" if magnitude >= 100 else f"{magnitude:.3g}"
+    sign = "−" if value < 0 else ""
     if unit == "$":
-        return f"${digits}"
+        return f"{sign}${digits}"
+    digits = sign + digits
     return f"{digits} {unit}".strip()
 
 
