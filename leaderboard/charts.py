@@ -1,12 +1,16 @@
 """Plotly charts of the pages, rendered on the server as a div and its data (the page loads plotly.min.js once)."""
 from __future__ import annotations
 
+import math
+
 from evaluations.history import HistorySeries
+from leaderboard.selectors import BenchmarkCorrelations, Leaderboard
 
 # Plotly's default qualitative palette, so a series' band has its line's colour.
 PALETTE = ("#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3", "#ff6692", "#b6e880", "#ff97ff",
            "#fecb52")
 CONFIG = {"displaylogo": False, "responsive": True}
+STATIC = {**CONFIG, "displayModeBar": False}  # heat-maps: nothing to zoom, and the bar would cover the labels
 
 
 def history_chart(series: list[HistorySeries]) -> str:
@@ -51,3 +55,85 @@ def history_chart(series: list[HistorySeries]) -> str:
 
 def _first_with_regression(series: list[HistorySeries]) -> int:
     return next((i for i, one in enumerate(series) if any(point.regressed for point in one.points)), -1)
+
+
+MIN_RADAR_AXES = 3  # a radar of fewer axes is a line: bars instead
+
+
+def radar_chart(labels: list[str], traces: list[tuple[str, list[float | None]]], div_id: str) -> str:
+    """Baseline-normalised scores (0-1) per axis, one trace per model, in percent; bars below three axes.
+
+    Near-chance models would be a dot on a 0-100 axis, so the axis ends at the next ten above the best score.
+    """
+    import plotly.graph_objects as go
+
+    if not labels or not traces:
+        return ""
+    present = [value for _, values in traces for value in values if value is not None]
+    top = min(100, max(10, math.ceil(max(present, default=0) * 100 / 10 + 0.5) * 10))
+    figure = go.Figure()
+    for name, values in traces:
+        percents = [None if value is None else round(value * 100, 1) for value in values]
+        if len(labels) < MIN_RADAR_AXES:
+            figure.add_trace(go.Bar(x=labels, y=percents, name=name))
+        else:
+            figure.add_trace(go.Scatterpolar(r=percents + percents[:1], theta=labels + labels[:1], name=name,
+                                             fill="toself", opacity=0.55))
+    figure.update_layout(
+        polar={"radialaxis": {"range": [0, top], "angle": 90, "tickfont": {"size": 10}}},
+        yaxis={"range": [0, top], "title": "normalised score"}, barmode="group",
+        height=420, margin={"l": 60, "r": 60, "t": 30, "b": 30}, template="plotly_white",
+        legend={"orientation": "h", "y": -0.12}, showlegend=len(traces) > 1,
+    )
+    return figure.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, config=CONFIG)
+
+
+def leaderboard_heatmap(board: Leaderboard) -> str:
+    """Models × benchmarks of the board as shown, coloured by baseline-normalised score, labelled with the value."""
+    import plotly.graph_objects as go
+
+    if not board.rows or not board.columns:
+        return ""
+    models = [row.model.name for row in board.rows]
+    columns = [column.title for column in board.columns] + ["Normalised average"]
+    normalized = [[None if cell is None or cell.normalized is None else round(cell.normalized * 100, 1)
+                   for cell in row.cells] + [None if row.average is None else round(row.average * 100, 1)]
+                  for row in board.rows]
+    text = [[_cell_text(cell) for cell in row.cells] + [_percent(row.average)] for row in board.rows]
+    figure = go.Figure(go.Heatmap(
+        z=normalized, x=columns, y=models, text=text, texttemplate="%{text}", colorscale="Blues", zmin=0, zmax=100,
+        hovertemplate="%{y} · %{x}<br>score %{text}<br>normalised %{z}<extra></extra>",
+        colorbar={"title": {"text": "normalised"}},
+    ))
+    figure.update_layout(height=140 + 34 * len(models), margin={"l": 10, "r": 10, "t": 10, "b": 40},
+                         template="plotly_white", yaxis={"autorange": "reversed", "automargin": True},
+                         xaxis={"side": "top"})
+    return figure.to_html(full_html=False, include_plotlyjs=False, div_id="leaderboard-heatmap", config=STATIC)
+
+
+def correlation_heatmap(matrix: BenchmarkCorrelations) -> str:
+    """Pearson correlation of benchmark scores across models (n models with both, in the hover)."""
+    import plotly.graph_objects as go
+
+    if len(matrix.titles) < 2:
+        return ""
+    text = [[("" if value is None else f"{value:.2f}") for value in row] for row in matrix.pearson]
+    figure = go.Figure(go.Heatmap(
+        z=matrix.pearson, x=matrix.titles, y=matrix.titles, text=text, texttemplate="%{text}", zmin=-1, zmax=1,
+        colorscale="RdBu", customdata=matrix.n,
+        hovertemplate="%{y} × %{x}<br>Pearson r = %{text}<br>over %{customdata} models<extra></extra>",
+    ))
+    figure.update_layout(height=160 + 40 * len(matrix.titles), margin={"l": 10, "r": 10, "t": 10, "b": 10},
+                         template="plotly_white", yaxis={"autorange": "reversed", "automargin": True},
+                         xaxis={"side": "top"})
+    return figure.to_html(full_html=False, include_plotlyjs=False, div_id="correlation-heatmap", config=STATIC)
+
+
+def _cell_text(cell) -> str:
+    if cell is None:
+        return "—"
+    return _percent(cell.value) if cell.is_fraction else f"{cell.value:.2f}"
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f}"

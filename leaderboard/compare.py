@@ -1,7 +1,6 @@
 """Reads for the compare page and API: which suite and models, the comparison, and its radar chart."""
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
@@ -13,10 +12,11 @@ from django.core.paginator import Page
 from evaluations import compare
 from evaluations.models import ModelEntry, RunStatus, Score, Suite
 from evaluations.selectors import visible_runs
+from leaderboard import charts
 from leaderboard.selectors import suite_choices
 
 User = AbstractBaseUser | AnonymousUser | None
-MIN_RADAR_AXES = 3  # a radar of fewer axes is a line: benchmarks replace categories, then bars replace the radar
+MIN_RADAR_AXES = charts.MIN_RADAR_AXES  # fewer categories: benchmarks replace them, then bars replace the radar
 
 
 @dataclass
@@ -133,29 +133,6 @@ def radar_chart(comparison: compare.Comparison) -> tuple[str, str]:
 
     With fewer than three axes even per benchmark a radar is a line, so those scores are grouped bars instead.
     """
-    import plotly.graph_objects as go
-
     kind, axes = radar_axes(comparison)
-    if not axes:
-        return "", kind
-    labels = [label for label, _ in axes]
-    present = [value for _, scores in axes for value in scores.values() if value is not None]
-    # Near-chance models would be a dot on a 0-100 axis: the axis ends at the next ten above the best score.
-    top = min(100, max(10, math.ceil(max(present, default=0) * 100 / 10 + 0.5) * 10))
-    figure = go.Figure()
-    for model in comparison.models:
-        percents = [None if scores.get(model.pk) is None else round(scores[model.pk] * 100, 1) for _, scores in axes]
-        if len(axes) < MIN_RADAR_AXES:
-            figure.add_trace(go.Bar(x=labels, y=percents, name=model.name))
-        else:
-            figure.add_trace(go.Scatterpolar(r=percents + percents[:1], theta=labels + labels[:1], name=model.name,
-                                             fill="toself", opacity=0.55))
-    figure.update_layout(
-        polar={"radialaxis": {"range": [0, top], "angle": 90, "tickfont": {"size": 10}}},
-        yaxis={"range": [0, top], "title": "normalised score"}, barmode="group",
-        height=420, margin={"l": 60, "r": 60, "t": 30, "b": 30}, template="plotly_white",
-        legend={"orientation": "h", "y": -0.12},
-    )
-    html = figure.to_html(full_html=False, include_plotlyjs=False, div_id="radar-chart",
-                          config={"displaylogo": False, "responsive": True})
-    return html, kind
+    traces = [(model.name, [scores.get(model.pk) for _, scores in axes]) for model in comparison.models]
+    return charts.radar_chart([label for label, _ in axes], traces, "radar-chart"), kind

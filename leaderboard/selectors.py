@@ -27,6 +27,7 @@ from evaluations.models import (
     Suite,
     WorkerRecord,
 )
+from evaluations import statistics
 from evaluations.history import HistorySeries, model_history, model_regressions
 from evaluations.progress import RunProgress, progress_snapshot
 from evaluations.run_performance import RunPerformanceRecord
@@ -165,6 +166,45 @@ def leaderboard_rows(*, suite_id: int | str | None = None, sort: str | None = No
     board = Leaderboard(columns, rows, sort, descending, suite, suites)
     _sort_rows(board)
     return board
+
+
+@dataclass(frozen=True)
+class BenchmarkCorrelations:
+    """Pearson correlation of each pair of the board's benchmarks across the models that have both."""
+
+    titles: list[str]
+    pearson: list[list[float | None]]
+    n: list[list[int]]
+
+
+def benchmark_correlations(board: Leaderboard) -> BenchmarkCorrelations:
+    """From the board's cells (no query); a pair with fewer than three models in common has no value."""
+    columns = [(index, column) for index, column in enumerate(board.columns)
+               if sum(row.cells[index] is not None for row in board.rows) >= 3]
+    pearson: list[list[float | None]] = []
+    counts: list[list[int]] = []
+    for first, _ in columns:
+        pearson.append([])
+        counts.append([])
+        for second, _ in columns:
+            pairs = [(row.cells[first].value, row.cells[second].value) for row in board.rows
+                     if row.cells[first] is not None and row.cells[second] is not None]
+            result = statistics.correlation([a for a, _ in pairs], [b for _, b in pairs])
+            pearson[-1].append(None if result.pearson is None else round(result.pearson, 4))
+            counts[-1].append(len(pairs))
+    return BenchmarkCorrelations([column.title for _, column in columns], pearson, counts)
+
+
+def model_radar_axes(detail: ModelDetail) -> list[tuple[str, float | None]]:
+    """The model's latest baseline-normalised primary scores by category, or by benchmark below three categories."""
+    primaries = [(entry, next((score for score in entry.metrics if score.is_primary), None)) for entry in detail.scores]
+    primaries = [(entry, score) for entry, score in primaries if score is not None and score.normalized is not None]
+    by_category: dict[str, list[float]] = {}
+    for _, score in primaries:
+        by_category.setdefault(score.benchmark.category, []).append(score.normalized)
+    if len(by_category) >= 3:
+        return [(category, fmean(values)) for category, values in sorted(by_category.items())]
+    return [(entry.title, score.normalized) for entry, score in primaries]
 
 
 def _chosen_suite(suites: list[Suite], suite_id: int | str | None) -> Suite | None:

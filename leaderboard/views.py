@@ -38,9 +38,9 @@ def leaderboard(request: HtmxHttpRequest) -> HttpResponse:
         suite_id=request.GET.get("suite"), sort=request.GET.get("sort"),
         descending=request.GET.get("dir", "desc") != "asc",
     )
-    return _page_or_fragment(
-        request, "leaderboard/index.html", "leaderboard/_leaderboard_table.html", {"board": board}
-    )
+    context = {"board": board, "heatmap": charts.leaderboard_heatmap(board),
+               "correlations": charts.correlation_heatmap(selectors.benchmark_correlations(board))}
+    return _page_or_fragment(request, "leaderboard/index.html", "leaderboard/_leaderboard_table.html", context)
 
 
 def model_list(request: HttpRequest) -> HttpResponse:
@@ -51,7 +51,9 @@ def model_detail(request: HttpRequest, slug: str) -> HttpResponse:
     detail = selectors.model_detail(slug, request.user)
     if detail is None:
         raise Http404("No such model")
-    context = {"detail": detail, "history_chart": charts.history_chart(detail.history),
+    axes = selectors.model_radar_axes(detail)
+    radar = charts.radar_chart([label for label, _ in axes], [(detail.model.name, [v for _, v in axes])], "model-radar")
+    context = {"detail": detail, "history_chart": charts.history_chart(detail.history), "radar_chart": radar,
                "regression_threshold_points": f"{settings.BENCHSITE_REGRESSION_DELTA_POINTS:g}"}
     return render(request, "leaderboard/model_detail.html", context)
 
