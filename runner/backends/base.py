@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Protocol, Sequence, runtime_checkable
+from typing import Callable, Iterable, Iterator, Protocol, Sequence, runtime_checkable
 
 from runner.errors import ModelLoadError
 
@@ -128,6 +128,22 @@ def split_context_continuation(context: str, continuation: str) -> tuple[str, st
         continuation = context[-n_spaces:] + continuation
         context = context[:-n_spaces]
     return context, continuation
+
+
+def encode_pair(context: str, continuation: str, *, tokenize: Callable[[str], list[int]],
+                tokenize_bare: Callable[[str], list[int]], prefix_token: Callable[[], int]) -> tuple[list[int], list[int]]:
+    """Context and continuation tokens as the harness's `_encode_pair` makes them, for any tokenizer.
+
+    The continuation is the tail of tokenizing both together (so a word split across the boundary is
+    tokenized as the model would see it); an empty context scores the bare continuation after one prefix
+    token (BOS, else EOS). `tokenize` adds what the model adds before text (e.g. BOS); `tokenize_bare` nothing.
+    """
+    context, continuation = split_context_continuation(context, continuation)
+    if not context:
+        return [prefix_token()], tokenize_bare(continuation)
+    whole = tokenize(context + continuation)
+    context_ids = tokenize(context)
+    return context_ids, whole[len(context_ids):]
 
 
 def stream_until_stop(pieces: Iterable[str], stop: Sequence[str]) -> Iterator[str]:

@@ -1,4 +1,5 @@
-"""Transformers backend: a Hugging Face folder, a hub id, or a GGUF file loaded through `gguf_file=`.
+"""Transformers backend: a Hugging Face folder, a hub id, or a GGUF file loaded through `gguf_file=`,
+optionally with a PEFT adapter merged on top (`adapter=`).
 
 A GGUF file is dequantized once and cached as safetensors, keyed by the file's sha256
 (`runner.modelfiles.dequantized_checkpoint_dir`); later loads read the cached copy, which holds the same
@@ -22,7 +23,7 @@ from runner.backends.base import (
     LoglikelihoodRequest,
     LoglikelihoodResult,
     ModelInfo,
-    split_context_continuation,
+    encode_pair,
     stream_until_stop,
     truncate_at_stop,
 )
@@ -48,6 +49,7 @@ class TransformersBackend:
         max_length: int | None = None,
         revision: str | None = None,
         share_prefix: bool = True,
+        adapter: str | None = None,
     ) -> None:
         _prefer_passive_openmp()
         import torch
@@ -79,6 +81,9 @@ class TransformersBackend:
             raise
         except Exception as exc:  # transformers raises many types for unreadable files
             raise ModelLoadError(f"cannot load {location!r} with transformers: {_first_line(exc)}") from exc
+        self.adapter = adapter
+        if adapter:
+            self.model = _merge_adapter(self.model, adapter)
         self.load_seconds = time.perf_counter() - started
         logger.info(
             "loaded %s in %.2f s%s", path.name, self.load_seconds,
@@ -130,12 +135,8 @@ class TransformersBackend:
         return bos if bos is not None else self.eos_token_id
 
     def encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
-        context, continuation = split_context_continuation(context, continuation)
-        if not context:
-            return [self._prefix_token_id()], self.tokenizer.encode(continuation, add_special_tokens=False)
-        whole = self.tokenize(context + continuation)
-        context_ids = self.tokenize(context)
-        return context_ids, whole[len(context_ids):]
+        return encode_pair(context, continuation, tokenize=self.tokenize, prefix_token=self._prefix_token_id,
+                           tokenize_bare=lambda text: self.tokenizer.encode(text, add_special_tokens=False))
 
     def apply_chat_template(self, messages: str | Sequence[dict]) -> str:
         if not getattr(self.tokenizer, "chat_template", None):
@@ -251,7 +252,8 @@ class TransformersBackend:
             parameter_count=sum(p.numel() for p in self.model.parameters()),
             context_length=self.max_length,
             chat_template=bool(getattr(self.tokenizer, "chat_template", None)),
-            extra={"model_type": self.model_type, "load_seconds": round(self.load_seconds, 3), **cache},
+            extra={"model_type": self.model_type, "load_seconds": round(self.load_seconds, 3), **cache,
+                   **({"adapter": self.adapter} if self.adapter else {})},
         )
 
     def stream(self, request: GenerationRequest) -> Iterator[str]:
@@ -276,6 +278,24 @@ class TransformersBackend:
             worker.join()
         if failure:
             raise failure[0]
+
+
+def _merge_adapter(model, adapter: str):
+    """The base model with a PEFT adapter (LoRA, ...) merged into its weights.
+
+    Merged once at load, so scoring runs the plain model at the base's speed and the shared-prefix scorer
+    sees the architecture it knows; the logits equal PEFT's unmerged forward up to float rounding.
+    """
+    folder = Path(adapter)
+    if not (folder / "adapter_config.json").is_file():
+        raise ModelLoadError(f"{adapter} is not a PEFT adapter folder (no adapter_config.json); a GGUF LoRA "
+                             "file loads with the llama_cpp backend")
+    try:
+        from peft import PeftModel
+
+        return PeftModel.from_pretrained(model, str(folder)).merge_and_unload()
+    except Exception as exc:  # peft raises many types for a mismatched or unreadable adapter
+        raise ModelLoadError(f"cannot apply the adapter {adapter}: {_first_line(exc)}") from exc
 
 
 def _prefer_passive_openmp() -> None:

@@ -24,7 +24,7 @@ from runner.backends.base import (
     LoglikelihoodRequest,
     LoglikelihoodResult,
     ModelInfo,
-    split_context_continuation,
+    encode_pair,
 )
 from runner.errors import ModelLoadError
 from runner.modelfiles import gguf_summary
@@ -87,12 +87,8 @@ class LlamaCppBackend:
         return [self.llm.token_bos()] + ids if self.add_bos else ids
 
     def encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
-        context, continuation = split_context_continuation(context, continuation)
-        if not context:
-            return [self.llm.token_bos()], self.llm.tokenize(continuation.encode(), add_bos=False, special=True)
-        whole = self.tokenize(context + continuation)
-        context_ids = self.tokenize(context)
-        return context_ids, whole[len(context_ids):]
+        return encode_pair(context, continuation, tokenize=self.tokenize, prefix_token=self.llm.token_bos,
+                           tokenize_bare=lambda text: self.llm.tokenize(text.encode(), add_bos=False, special=True))
 
     def apply_chat_template(self, messages: str | Sequence[dict]) -> str:
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
