@@ -5,12 +5,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.http import QueryDict
+from rest_framework import serializers
 
+from recommender.api.serializers import RecommendInputSerializer
 from recommender.presets import CATEGORIES, USE_CASES, use_case_weights
+from recommender.selectors import AXES
 
 LIMITS = ("max_memory_gb", "min_tokens_per_s", "max_p95_latency_ms", "max_usd_per_1m")
 PLAIN = ("suite", "use_case", "hardware", "context_tokens", "seed", "x_axis", "y_axis")
 DEFAULT_HARDWARE = "cpu-server-16c"  # the page's starting choice, so the cost axis has figures from the start
+
+
+class RecommendPageSerializer(RecommendInputSerializer):
+    """The API's input plus the chart's two axes, which only the page has."""
+
+    x_axis = serializers.ChoiceField(choices=sorted(AXES), required=False, default="usd_per_1m")
+    y_axis = serializers.ChoiceField(choices=sorted(AXES), required=False, default="score")
 
 
 def nested_input(params: QueryDict, *, reset_weights: bool = False) -> dict:

@@ -9,7 +9,6 @@ from django_htmx.http import retarget
 from costing.selectors import hardware_catalogue
 from leaderboard.selectors import suite_choices
 from recommender import charts, forms
-from recommender.api.serializers import RecommendInputSerializer
 from recommender.queries import recommend_query
 from recommender.selectors import AXES, recommend
 
@@ -17,7 +16,7 @@ from recommender.selectors import AXES, recommend
 def recommend_page(request: HttpRequest) -> HttpResponse:
     trigger = request.headers.get("HX-Trigger-Name", "")
     reset_weights = trigger == "use_case"
-    body = RecommendInputSerializer(data=forms.nested_input(request.GET, reset_weights=reset_weights))
+    body = forms.RecommendPageSerializer(data=forms.nested_input(request.GET, reset_weights=reset_weights))
     recommendation, errors, chart, front = None, {}, "", []
     x, y = request.GET.get("x_axis", "usd_per_1m"), request.GET.get("y_axis", "score")
     if body.is_valid():

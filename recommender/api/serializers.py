@@ -4,7 +4,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from recommender.presets import BY_SLUG, CATEGORIES
-from recommender.selectors import AXES, DEFAULT_CONTEXT
+from recommender.selectors import DEFAULT_CONTEXT
 
 
 def _limit(help_text: str) -> serializers.FloatField:
@@ -40,8 +40,6 @@ class RecommendInputSerializer(serializers.Serializer):
                                               max_value=1_048_576)
     seed = serializers.IntegerField(required=False, default=0, min_value=0, help_text="Bootstrap seed")
     resamples = serializers.IntegerField(required=False, default=1000, min_value=1000, max_value=10_000)
-    x_axis = serializers.ChoiceField(choices=sorted(AXES), required=False, default="usd_per_1m")
-    y_axis = serializers.ChoiceField(choices=sorted(AXES), required=False, default="score")
 
     def validate_weights(self, value: dict) -> dict:
         return _known_categories(value)

@@ -51,3 +51,13 @@ def test_bad_input_is_a_400_naming_the_field(db, api, body, field):
     response = api.post(URL, body, format="json")
     assert response.status_code == 400
     assert field in response.json()
+
+
+def test_both_endpoints_are_in_the_openapi_schema(db, api):
+    schema = api.get("/api/schema/", {"format": "json"}).json()
+    recommend = schema["paths"]["/api/v1/recommend/"]["post"]
+    tco = schema["paths"]["/api/v1/costs/tco/"]["post"]
+    assert recommend["requestBody"] and tco["requestBody"]
+    components = schema["components"]["schemas"]
+    assert "p_top1" in components["Candidate"]["properties"]
+    assert "break_even_tokens_per_month" in components["TcoOutput"]["properties"]
