@@ -12,6 +12,7 @@ from costing.selectors import (
     DEFAULT_AMORTIZATION_MONTHS,
     MeasuredServing,
     hardware_find,
+    matches_hardware,
     measured_servings,
     serving_find,
 )
@@ -39,10 +40,29 @@ class CostEstimate:
     advice: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     upgrade: UpgradePlan | None = None
+    servings: list[ServingCost] = field(default_factory=list)
 
     @property
     def monthly_cost_all_replicas_usd(self) -> float:
         return self.result.monthly_cost_usd * self.replicas
+
+
+@dataclass(frozen=True)
+class ServingCost:
+    """A measured model × preset × hardware at this page's hourly cost and utilisation."""
+
+    serving: MeasuredServing
+    usd_per_1m_tokens: float
+    on_this_hardware: bool  # measured on the chosen catalogue entry (its profile_match)
+
+
+def serving_costs(servings: list[MeasuredServing], *, hourly_cost_usd: float, utilization: float,
+                  hardware: HardwareEntry | None) -> list[ServingCost]:
+    """Every measured serving priced at the same hourly cost, cheapest per 1M tokens first."""
+    rows = [ServingCost(s, calculators.usd_per_1m_tokens(hourly_cost_usd, s.tokens_per_s_full_load, utilization),
+                        matches_hardware(s, hardware))
+            for s in servings if s.tokens_per_s_full_load]
+    return sorted(rows, key=lambda row: (not row.on_this_hardware, row.usd_per_1m_tokens))
 
 
 @dataclass(frozen=True)
@@ -70,8 +90,10 @@ def upgrade_plan(inputs: TcoInputs, result: TcoResult, *, upgrade_usd: float, to
         horizon_months=horizon_months))
 
 
-def cost_estimate(*, data: dict, user) -> tuple[CostEstimate | None, dict[str, list[str]]]:
-    """`data` is the page's validated input; returns the estimate or the errors by field."""
+def cost_estimate(*, data: dict, user,
+                  servings: list[MeasuredServing] | None = None) -> tuple[CostEstimate | None, dict[str, list[str]]]:
+    """`data` is the page's validated input; returns the estimate or the errors by field. `servings` (the page's
+    measured profiles) are priced alongside."""
     hardware = hardware_find(data.get("hardware"))
     serving = serving_find(data.get("profile"), user)
     errors: dict[str, list[str]] = {}
@@ -111,6 +133,8 @@ def cost_estimate(*, data: dict, user) -> tuple[CostEstimate | None, dict[str, l
         notes=notes,
     )
     estimate.advice = advice(estimate, measured_servings(user, model_ids=[serving.model_id]) if serving else [])
+    estimate.servings = serving_costs(servings or [], hourly_cost_usd=result.hourly_cost_usd,
+                                      utilization=inputs.utilization, hardware=hardware)
     if data.get("upgrade_usd"):
         if inputs.tokens_per_month:
             estimate.upgrade = upgrade_plan(inputs, result, upgrade_usd=data["upgrade_usd"],

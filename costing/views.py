@@ -17,7 +17,7 @@ def cost_page(request: HttpRequest) -> HttpResponse:
     body = forms.CostPageSerializer(data=shown)
     estimate, errors, chart = None, {}, ""
     if body.is_valid():
-        estimate, errors = cost_estimate(data=body.validated_data, user=request.user)
+        estimate, errors = cost_estimate(data=body.validated_data, user=request.user, servings=servings)
         if estimate is not None:
             chart = charts.tornado_chart(estimate.tornado, estimate.result.usd_per_1m_tokens)
     else:

@@ -42,6 +42,9 @@ def test_catalogue_and_profile_fill_the_inputs_and_the_load_curve_sets_utilisati
     assert estimate.sources["utilization"] == "from the load curve"
     html = response.content.decode()
     assert 'id="tornado-chart"' in html and 'id="replicas">2<' in html
+    # The same hourly cost and utilisation price every measured serving: here the one profile, on this hardware.
+    [row] = estimate.servings
+    assert row.on_this_hardware and row.usd_per_1m_tokens == pytest.approx(estimate.result.usd_per_1m_tokens)
 
 
 def test_a_first_visit_starts_from_the_defaults_and_owned_hardware_is_written_off(client, gpu):
@@ -101,3 +104,13 @@ def test_an_upgrade_that_doubles_throughput_pays_back(client, gpu):
     without_volume = client.get(reverse(URL), {"hardware": "test-gpu", "tokens_per_s": "1000", "upgrade_usd": "100"})
     assert without_volume.context["estimate"].upgrade is None
     assert "needs the tokens per month" in without_volume.content.decode()
+
+
+def test_every_measured_serving_is_priced_with_the_chosen_hardware_first(client, gpu, measured):
+    other = profile(ModelEntryFactory(name="elsewhere"), tokens_per_s=400, p95_ms=100, memory_gb=1.0,
+                    joules_per_token=0.1, label="Other box · 8 CPUs")
+    response = client.get(reverse(URL), {"hardware": "test-gpu", "tokens_per_s": "100", "utilization": "0.5"})
+    rows = response.context["estimate"].servings
+    assert [(row.serving.profile_id, row.on_this_hardware) for row in rows] == [(measured.pk, True), (other.pk, False)]
+    assert rows[1].usd_per_1m_tokens == pytest.approx(0.9 / (400 * 3600 * 0.5) * 1e6)
+    assert "(other hardware)" in response.content.decode()
