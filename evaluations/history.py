@@ -89,7 +89,7 @@ def visible_regressions(user) -> QuerySet[Regression]:
 
 
 def model_regressions(*, model: ModelEntry, user) -> list[Regression]:
-    return list(visible_regressions(user).filter(model=model).select_related("benchmark", "run", "baseline_run")
+    return list(visible_regressions(user).filter(model=model).select_related("benchmark", "baseline_run__model")
                 .order_by("-created_at", "-pk"))
 
 

@@ -1,5 +1,6 @@
 """Regressions: when a run finishes, each benchmark is compared with the model's previous run of the same
-configuration on the items both answered, and a real drop is recorded and announced (email, webhooks).
+configuration (for its first one, its base model's: a new revision against its predecessor) on the items both
+answered, and a real drop is recorded and announced (email, webhooks).
 
 A drop is real when the paired bootstrap interval of new − baseline lies wholly below −δ (above +δ for a
 lower-is-better metric), δ = BENCHSITE_REGRESSION_DELTA_POINTS points of the metric's range. The interval's
@@ -124,21 +125,20 @@ def regression_threshold(score: Score) -> float:
 
 
 def _baseline(run: Run, score: Score) -> Score | None:
-    """The model's latest earlier finished run with this benchmark configuration that the run's audience sees.
+    """The model's latest earlier finished run with this benchmark configuration that the run's audience sees;
+    for a model's first run of it, its predecessor's (`base_model`: the revision or model it was derived from).
 
     A public run is compared with public runs only, so an alert never reveals a private one.
     """
     candidates = Run.objects.filter(is_private=False) if not run.is_private else visible_runs(run.created_by)
-    return (
-        Score.objects.filter(
-            is_primary=True, benchmark__slug=score.benchmark.slug, metric=score.metric, config_key=score.config_key,
-            run__model_id=run.model_id, run__status=RunStatus.FINISHED, run__in=candidates,
-            run__finished_at__lt=run.finished_at,
-        )
-        .exclude(run_id=run.pk)
-        .order_by("-run__finished_at", "-run_id")
-        .first()
-    )
+    same = Score.objects.filter(
+        is_primary=True, benchmark__slug=score.benchmark.slug, metric=score.metric, config_key=score.config_key,
+        run__status=RunStatus.FINISHED, run__in=candidates, run__finished_at__lt=run.finished_at,
+    ).exclude(run_id=run.pk).order_by("-run__finished_at", "-run_id")
+    own = same.filter(run__model_id=run.model_id).first()
+    if own is not None or run.model.base_model_id is None:
+        return own
+    return same.filter(run__model_id=run.model.base_model_id).first()
 
 
 def _item_values(run_id: int, slugs: Sequence[str], metric: str) -> dict[tuple[str, int], float]:

@@ -87,6 +87,23 @@ def test_the_first_run_of_a_configuration_has_no_baseline(chances):
     assert regressions.regression_findings(run=other) == []
 
 
+def test_a_new_revisions_first_run_is_compared_with_its_predecessor(chances, client):
+    old = ModelEntryFactory(name="family-v1")
+    new = ModelEntryFactory(name="family-v2", base_model=old)
+    stranger = ModelEntryFactory(name="unrelated")
+    predecessor = run_with_items(old, {"arc_easy": draws(chances["arc_easy"], seed=7)}, days_ago=5)
+    run_with_items(stranger, {"arc_easy": draws(chances["arc_easy"], seed=8)}, days_ago=2)
+    first = run_with_items(new, {"arc_easy": draws(worse(chances["arc_easy"], 20), seed=9)}, days_ago=1)
+
+    [regression] = regressions.regressions_detect(run=first)
+
+    assert (regression.baseline_run_id, regression.model_id) == (predecessor.pk, new.pk)
+    page = client.get(f"/models/{new.slug}/").content.decode()
+    assert f'#{predecessor.pk}</a> <span class="muted small">of <a href="/models/family-v1/">family-v1</a>' in page
+    second = run_with_items(new, {"arc_easy": draws(worse(chances["arc_easy"], 20), seed=10)}, days_ago=0)
+    assert regressions.regressions_detect(run=second) == []  # now against its own first run: noise only
+
+
 def test_a_public_run_is_never_compared_with_a_private_baseline(chances, owner):
     model = ModelEntryFactory(name="mixed")
     run_with_items(model, {"arc_easy": draws(chances["arc_easy"], seed=5)}, days_ago=3, is_private=True,
