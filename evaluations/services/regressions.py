@@ -9,16 +9,20 @@ differ from their baselines only by noise raises an alert less than α of the ti
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import math
+import socket
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from celery import current_app
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.core.validators import URLValidator
 from django.db import transaction
@@ -166,6 +170,9 @@ def regression_watch_set(*, user, model: ModelEntry, email: bool, webhook_url: s
     webhook_url = webhook_url.strip()
     if webhook_url:
         URLValidator(schemes=["http", "https"])(webhook_url)
+        refusal = _private_address(webhook_url)
+        if refusal:
+            raise ValidationError(refusal)
     if not email and not webhook_url:
         RegressionWatch.objects.filter(user=user, model=model).delete()
         return None
@@ -241,7 +248,25 @@ def _send_email(address: str, payload: dict) -> str:
     return ""
 
 
+def _private_address(url: str) -> str:
+    """Why the workers may not POST to this URL (it resolves to a loopback, private or link-local address, so a
+    webhook could reach the site's own network), or "" when it is fine or BENCHSITE_ALLOW_PRIVATE_ENDPOINTS."""
+    if settings.BENCHSITE_ALLOW_PRIVATE_ENDPOINTS:
+        return ""
+    parts = urlsplit(url)
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, parts.port or 443)}
+    except (socket.gaierror, UnicodeError, TypeError):
+        return f"{parts.hostname} does not resolve"
+    if any(not ipaddress.ip_address(address.split("%")[0]).is_global for address in addresses):
+        return f"{parts.hostname} is a private or local address; webhooks go to public addresses only"
+    return ""
+
+
 def _post_webhook(url: str, payload: dict) -> str:
+    refusal = _private_address(url)  # checked again at sending: the name may resolve elsewhere now
+    if refusal:
+        return f"refused: {refusal}"
     request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
                                      headers={"Content-Type": "application/json", "User-Agent": "benchsite"})
     try:

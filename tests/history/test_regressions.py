@@ -211,3 +211,37 @@ def test_finishing_a_run_detects_its_regressions(monkeypatch, settings, tmp_path
     assert regression.ci_high < -0.01 and regression.n_shared == 60
     # The same finish signs each run's manifest.
     assert set(SignedManifest.objects.values_list("run_id", flat=True)) == {first.pk, second.pk}
+
+
+def test_webhooks_to_private_addresses_are_refused_unless_allowed(chances, owner, webhook_server, settings):
+    from django.core.exceptions import ValidationError
+
+    url, received = webhook_server
+    _, new = baseline_and_new(chances, arc_drop_points=20)
+    regression = regressions.regressions_detect(run=new)[0]
+    regressions.regression_watch_set(user=owner, model=new.model, email=False, webhook_url=url)  # allowed here
+    settings.BENCHSITE_ALLOW_PRIVATE_ENDPOINTS = False
+
+    with pytest.raises(ValidationError, match="private or local address"):
+        regressions.regression_watch_set(user=owner, model=new.model, email=False, webhook_url=url)
+    [attempt] = regressions.regression_notify(regression_id=regression.pk)
+
+    assert not attempt.delivered and attempt.error.startswith("refused: 127.0.0.1 is a private")
+    assert received == []
+
+
+def test_the_notify_task_is_found_by_name_and_delivers(chances, owner, settings):
+    from celery import current_app
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    _, new = baseline_and_new(chances, arc_drop_points=20, owner=owner)
+    regression = regressions.regressions_detect(run=new)[0]
+    eager = current_app.conf.task_always_eager
+    current_app.conf.task_always_eager = True
+    try:
+        regressions._enqueue_notifications([regression.pk])
+    finally:
+        current_app.conf.task_always_eager = eager
+
+    assert list(regression.notifications.values_list("channel", "target", "delivered")) == [
+        ("email", "owner@example.org", True)]
