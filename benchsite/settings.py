@@ -235,6 +235,8 @@ BENCHSITE_SUBMISSION_QUOTA = env_int("BENCHSITE_SUBMISSION_QUOTA", 5)
 BENCHSITE_SUBMISSION_QUOTA_DAYS = env_int("BENCHSITE_SUBMISSION_QUOTA_DAYS", 7)
 BENCHSITE_SUBMISSION_SUITE = env_str("BENCHSITE_SUBMISSION_SUITE", "demo")
 BENCHSITE_MODERATOR_GROUP = env_str("BENCHSITE_MODERATOR_GROUP", "moderators")
+# The largest custom benchmark data file accepted from the website or the API.
+BENCHSITE_BENCHMARK_MAX_BYTES = env_int("BENCHSITE_BENCHMARK_MAX_BYTES", 50 * 1024 * 1024)
 # Endpoints on loopback or private addresses are refused (the workers would call them) unless allowed.
 BENCHSITE_ALLOW_PRIVATE_ENDPOINTS = env_bool("BENCHSITE_ALLOW_PRIVATE_ENDPOINTS", DEBUG)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from django import forms
 
 from community.models import ModelFlag, Submission
-from community.services import LICENSES, SubmissionRequest
+from community.services import LICENSES, BenchmarkUpload, SubmissionRequest
 
 
 class SubmissionForm(forms.Form):
@@ -62,3 +62,24 @@ class ReviewForm(forms.Form):
                                     widget=forms.RadioSelect, help_text="1 poor … 5 excellent")
     text = forms.CharField(required=False, max_length=10000, widget=forms.Textarea(attrs={"rows": 4}),
                            label="Review", help_text="Source, licence, item quality, contamination risk…")
+
+
+class BenchmarkForm(forms.Form):
+    spec = forms.FileField(label="Spec (.yaml, .yml or .json)", allow_empty_file=True,
+                           help_text="The format of docs/custom-benchmarks.md; its `data` names the JSONL file")
+    data = forms.FileField(label="Items (JSONL)", allow_empty_file=True)
+    fewshot = forms.FileField(required=False, allow_empty_file=True, label="Few-shot examples (JSONL, optional)",
+                              help_text="When the spec's fewshot names a file of its own")
+    source_url = forms.CharField(required=False, max_length=1000, label="Source",
+                                 help_text="Where the items come from: the paper or the dataset card (http(s) link)")
+    license = forms.CharField(required=False, max_length=100, label="Data licence", help_text="e.g. cc-by-4.0")
+    reference_checked = forms.BooleanField(required=False, label="I compared its scores with a reference "
+                                                                 "implementation (the paper's or the harness's)")
+    notes = forms.CharField(required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 2}),
+                            help_text="Anything moderators and reviewers should know")
+
+    def to_upload(self) -> BenchmarkUpload:
+        data = self.cleaned_data
+        return BenchmarkUpload(spec=data["spec"], data=data["data"], fewshot=data["fewshot"],
+                               source_url=data["source_url"].strip(), license=data["license"].strip(),
+                               reference_checked=data["reference_checked"], notes=data["notes"])

@@ -174,3 +174,30 @@ class ModerationLogEntry(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
+
+
+class BenchmarkSubmission(models.Model):
+    """A custom benchmark imported from the website or the API: private to its author until a moderator approves
+    it. A new upload of the same benchmark name with a new version is a new submission; old runs keep theirs."""
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        APPROVED = "approved"
+        REJECTED = "rejected"
+
+    benchmark = models.OneToOneField("evaluations.Benchmark", on_delete=models.CASCADE, related_name="submission")
+    submitter = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
+                                  related_name="benchmark_submissions")
+    state = models.CharField(max_length=20, choices=State.choices, default=State.PENDING, db_index=True)
+    reason = models.TextField(blank=True)
+    # The checklist, after the harness's new-task checklist.
+    source_url = models.URLField(max_length=1000, help_text="Where the items come from (paper, dataset card)")
+    license = models.CharField(max_length=100, help_text="The data's licence")
+    reference_checked = models.BooleanField(default=False,
+                                            help_text="Scores were compared with a reference implementation")
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    moderated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db.models import Avg, Count, Prefetch, Q, QuerySet
 from rest_framework.authtoken.models import Token
 
 from community.models import (
-    BenchmarkReview, ModelFlag, ModerationLogEntry, Submission, SubmissionEvent, SubmissionState,
+    BenchmarkReview, BenchmarkSubmission, ModelFlag, ModerationLogEntry, Submission, SubmissionEvent, SubmissionState,
 )
 from evaluations.models import Benchmark, Run
 from evaluations.selectors import visible_runs
@@ -96,10 +97,25 @@ class BenchmarkReviews:
     own: BenchmarkReview | None
     average: float | None
     verified: bool
+    is_author: bool  # the viewer wrote the benchmark, and so does not review it
+
+
+def visible_benchmarks(user) -> QuerySet[Benchmark]:
+    """Benchmarks a person may see: built-in and approved ones; a submitted one only by its author and moderators
+    until it is approved."""
+    benchmarks = Benchmark.objects.all()
+    if user is not None and user.is_authenticated and (user.is_staff or user.groups.filter(
+            name=settings.BENCHSITE_MODERATOR_GROUP).exists()):
+        return benchmarks
+    hidden = Q(submission__isnull=False) & ~Q(submission__state=BenchmarkSubmission.State.APPROVED)
+    if user is not None and user.is_authenticated:
+        hidden &= ~Q(submission__submitter=user)
+    return benchmarks.exclude(hidden)
 
 
 def benchmark_reviews(*, slug: str, user) -> BenchmarkReviews | None:
-    versions = list(Benchmark.objects.filter(slug=slug).order_by("-created_at", "-pk"))
+    versions = list(visible_benchmarks(user).filter(slug=slug).select_related("submission")
+                    .order_by("-created_at", "-pk"))
     if not versions:
         return None
     visible = Q(is_approved=True)
@@ -115,17 +131,22 @@ def benchmark_reviews(*, slug: str, user) -> BenchmarkReviews | None:
         slug=slug, title=versions[0].title or slug, versions=versions, reviews=reviews, own=own,
         average=sum(r.rating for r in approved) / len(approved) if approved else None,
         verified=len(verifying) >= VERIFYING_REVIEWS,
+        is_author=user is not None and user.is_authenticated and user.pk in authors,
     )
 
 
-def benchmark_overview() -> list[dict]:
-    """Each benchmark slug once (its newest version's title and category) with its approved reviews' figures."""
+def benchmark_overview(*, user) -> list[dict]:
+    """Each benchmark slug once (its newest visible version's title and category) with its approved reviews'
+    figures and, for a submitted one, its state."""
     stats = {row["benchmark__slug"]: row for row in BenchmarkReview.objects.filter(is_approved=True)
              .values("benchmark__slug").annotate(n=Count("pk"), average=Avg("rating"))}
     rows: dict[str, dict] = {}
-    for benchmark in Benchmark.objects.filter(is_group=False).order_by("category", "slug", "-created_at"):
+    for benchmark in (visible_benchmarks(user).filter(is_group=False).select_related("submission")
+                      .order_by("category", "slug", "-created_at")):
+        submission = getattr(benchmark, "submission", None)
         rows.setdefault(benchmark.slug, {"slug": benchmark.slug, "title": benchmark.title or benchmark.slug,
                                          "category": benchmark.category,
+                                         "state": submission.state if submission else "",
                                          "reviews": stats.get(benchmark.slug, {}).get("n", 0),
                                          "average": stats.get(benchmark.slug, {}).get("average")})
     return list(rows.values())
@@ -134,3 +155,8 @@ def benchmark_overview() -> list[dict]:
 def pending_reviews() -> QuerySet[BenchmarkReview]:
     return BenchmarkReview.objects.filter(is_approved=False).select_related("author", "benchmark").order_by(
         "created_at", "pk")
+
+
+def pending_benchmarks() -> QuerySet[BenchmarkSubmission]:
+    return (BenchmarkSubmission.objects.filter(state=BenchmarkSubmission.State.PENDING)
+            .select_related("benchmark", "submitter").order_by("created_at", "pk"))

@@ -6,6 +6,7 @@ import logging
 import re
 import shutil
 import socket
+import tempfile
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -23,10 +24,10 @@ from django.utils.text import slugify
 from rest_framework.authtoken.models import Token
 
 from community.models import (
-    FINAL_SUBMISSION_STATES, SUBMISSION_TRANSITIONS, BenchmarkReview, ModelFlag, ModelOptOut, ModerationLogEntry,
-    Submission, SubmissionEvent, SubmissionState,
+    FINAL_SUBMISSION_STATES, SUBMISSION_TRANSITIONS, BenchmarkReview, BenchmarkSubmission, ModelFlag, ModelOptOut,
+    ModerationLogEntry, Submission, SubmissionEvent, SubmissionState,
 )
-from community.uploads import StagedFile, UploadRefused, inspect_json_companion, inspect_weights
+from community.uploads import StagedFile, UploadRefused, inspect_json_companion, inspect_weights, staging_dir
 from evaluations.models import FINAL_STATUSES, ModelEntry, Run, RunStatus
 
 
@@ -584,3 +585,134 @@ def benchmark_review_moderate(*, review: BenchmarkReview, moderator, approve: bo
             BenchmarkReview.objects.filter(pk=review.pk).update(is_approved=True)
         else:
             review.delete()
+
+
+# -- custom benchmark submissions ----------------------------------------------------------------------
+@dataclass
+class BenchmarkUpload:
+    """A custom benchmark as the form or the API parsed it: the spec, its JSONL files, the checklist."""
+
+    spec: StagedFile
+    data: StagedFile
+    fewshot: StagedFile | None = None
+    source_url: str = ""
+    license: str = ""
+    reference_checked: bool = False
+    notes: str = ""
+
+    def staged_files(self) -> list[StagedFile]:
+        return [f for f in (self.spec, self.data, self.fewshot) if f is not None]
+
+
+class BenchmarkProblems(Refused):
+    """The validator's report: every problem with its file and line."""
+
+    def __init__(self, problems: list[dict]):
+        super().__init__(f"{len(problems)} problem(s) in the benchmark; nothing was stored", field="data")
+        self.problems = problems
+
+
+def _benchmark_folder(upload: BenchmarkUpload) -> Path:
+    """The uploads laid out as the spec names them (its `data` and few-shot `file`), in a fresh folder."""
+    spec_name = Path(upload.spec.name).name
+    if Path(spec_name).suffix.lower() not in (".yaml", ".yml", ".json"):
+        raise Refused("the spec must be a .yaml, .yml or .json file", field="spec")
+    folder = Path(tempfile.mkdtemp(prefix="benchmark-", dir=staging_dir()))
+    shutil.copyfile(upload.spec.path, folder / spec_name)
+    names = _spec_file_names(folder / spec_name)
+    shutil.copyfile(upload.data.path, folder / (names.get("data") or Path(upload.data.name).name))
+    if upload.fewshot is not None:
+        shutil.copyfile(upload.fewshot.path, folder / (names.get("fewshot") or Path(upload.fewshot.name).name))
+    return folder / spec_name
+
+
+def _spec_file_names(spec_path: Path) -> dict[str, str]:
+    """The file names a spec refers to (only their last part: a spec cannot reach outside its folder)."""
+    import yaml
+
+    try:
+        raw = yaml.safe_load(spec_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, yaml.YAMLError, OSError):
+        return {}  # the validator reports it with its line
+    if not isinstance(raw, dict):
+        return {}
+    fewshot = raw.get("fewshot") if isinstance(raw.get("fewshot"), dict) else {}
+    names = {"data": raw.get("data"), "fewshot": fewshot.get("file")}
+    return {key: Path(value).name for key, value in names.items() if isinstance(value, str) and Path(value).name}
+
+
+def _benchmark_errors(call):
+    """Run an evaluations call on a staged benchmark, turning its refusals into ours."""
+    from evaluations.custom_benchmarks import BenchsiteError, CustomBenchmarkInvalid
+
+    try:
+        return call()
+    except CustomBenchmarkInvalid as exc:
+        raise BenchmarkProblems([problem.as_dict() for problem in exc.problems]) from None
+    except BenchsiteError as exc:
+        raise Refused(str(exc), field="spec") from None
+
+
+def benchmark_check(*, upload: BenchmarkUpload):
+    """Validate without storing: the line-numbered problems (BenchmarkProblems) or a preview of the prompts."""
+    from evaluations.custom_benchmarks import benchmark_preview
+
+    spec_path = _benchmark_folder(upload)
+    try:
+        return _benchmark_errors(lambda: benchmark_preview(spec_path=spec_path,
+                                                           max_bytes=settings.BENCHSITE_BENCHMARK_MAX_BYTES))
+    finally:
+        shutil.rmtree(spec_path.parent, ignore_errors=True)
+
+
+def benchmark_submit(*, user, upload: BenchmarkUpload) -> tuple[BenchmarkSubmission, bool]:
+    """Import a custom benchmark as a pending submission, private to its author until approved.
+
+    The same content again gives back its submission (False); a changed benchmark needs a new version.
+    """
+    from evaluations.custom_benchmarks import benchmark_import
+
+    if not (user and user.is_authenticated):
+        raise Refused("log in to submit a benchmark", status=403)
+    if urlsplit(upload.source_url).scheme not in ("http", "https"):
+        raise Refused("say where the items come from (an http(s) link to the paper or dataset card)",
+                      field="source_url")
+    if not upload.license.strip():
+        raise Refused("name the data's licence", field="license")
+    spec_path = _benchmark_folder(upload)
+    try:
+        with transaction.atomic():
+            result = _benchmark_errors(lambda: benchmark_import(
+                spec_path=spec_path, user=user, max_bytes=settings.BENCHSITE_BENCHMARK_MAX_BYTES))
+            existing = BenchmarkSubmission.objects.filter(benchmark=result.benchmark).first()
+            if existing is not None:
+                return existing, False
+            if not result.created:
+                raise Refused(f"{result.benchmark.slug} v{result.benchmark.version} is already on the site",
+                              field="spec", status=409)
+            submission = BenchmarkSubmission.objects.create(
+                benchmark=result.benchmark, submitter=user, source_url=upload.source_url.strip(),
+                license=upload.license.strip()[:100], reference_checked=upload.reference_checked,
+                notes=upload.notes.strip()[:4000])
+    finally:
+        shutil.rmtree(spec_path.parent, ignore_errors=True)
+    return submission, True
+
+
+def benchmark_submission_moderate(*, submission: BenchmarkSubmission, moderator, approve: bool,
+                                  reason: str = "") -> BenchmarkSubmission:
+    if not is_moderator(moderator):
+        raise PermissionError("only moderators approve benchmarks")
+    if not approve and not reason.strip():
+        raise Refused("say why the benchmark is rejected: its author sees the reason", field="reason")
+    state = BenchmarkSubmission.State.APPROVED if approve else BenchmarkSubmission.State.REJECTED
+    with transaction.atomic():
+        changed = BenchmarkSubmission.objects.filter(pk=submission.pk, state=BenchmarkSubmission.State.PENDING).update(
+            state=state, reason=reason.strip(), moderated_at=timezone.now())
+        if not changed:
+            raise TransitionRefused(f"benchmark submission {submission.pk} was decided meanwhile")
+        benchmark = submission.benchmark
+        _log(actor=moderator, action=f"benchmark.{'approve' if approve else 'reject'}", target=submission,
+             label=f"{benchmark.slug} v{benchmark.version}", reason=reason.strip())
+    submission.refresh_from_db()
+    return submission

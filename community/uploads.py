@@ -72,7 +72,9 @@ class CappedUploadHandler(FileUploadHandler):
         self.path = Path(name)
         self.digest = hashlib.sha256()
         self.size = 0
-        self.cap = COMPANION_MAX_BYTES if self.field_name != "file" else settings.BENCHSITE_UPLOAD_MAX_BYTES
+        caps = {"file": settings.BENCHSITE_UPLOAD_MAX_BYTES, "data": settings.BENCHSITE_BENCHMARK_MAX_BYTES,
+                "fewshot": settings.BENCHSITE_BENCHMARK_MAX_BYTES}
+        self.cap = caps.get(self.field_name, COMPANION_MAX_BYTES)
 
     def receive_data_chunk(self, raw_data: bytes, start: int):
         self.size += len(raw_data)

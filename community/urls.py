@@ -15,6 +15,8 @@ urlpatterns = [
     path("moderation/flags/<int:flag_id>/", views.flag_moderate, name="flag_moderate"),
     path("moderation/reviews/<int:review_id>/", views.review_moderate, name="review_moderate"),
     path("models/<slug:slug>/flag/", views.model_flag_new, name="model_flag_new"),
+    path("moderation/benchmarks/<int:submission_id>/", views.benchmark_moderate, name="benchmark_moderate"),
     path("benchmarks/", views.benchmark_list, name="benchmark_list"),
+    path("benchmarks/new/", views.benchmark_new, name="benchmark_new"),
     path("benchmarks/<slug:slug>/reviews/", views.benchmark_reviews, name="benchmark_reviews"),
 ]

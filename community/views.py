@@ -1,6 +1,8 @@
 """Community pages: a person's profile and API token, model submission and its public status, moderation."""
 from __future__ import annotations
 
+from functools import wraps
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -13,10 +15,10 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
 from community import selectors, services
-from community.forms import FlagForm, ModerationForm, ReviewForm, SubmissionForm
-from community.models import BenchmarkReview, ModelFlag, Submission, SubmissionState
-from evaluations.models import ModelEntry
+from community.forms import BenchmarkForm, FlagForm, ModerationForm, ReviewForm, SubmissionForm
+from community.models import BenchmarkReview, BenchmarkSubmission, ModelFlag, Submission, SubmissionState
 from community.uploads import CappedUploadHandler, human_size, request_limit
+from evaluations.models import ModelEntry
 
 # The new key travels to the next page in the session, once, so a reload does not show it again.
 NEW_TOKEN_SESSION_KEY = "community_new_api_token"
@@ -73,25 +75,34 @@ def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
     return response
 
 
-@csrf_exempt  # the CSRF check reads the body; it runs below, after the capped upload handler is in place
-@login_required
+def capped_uploads(view):
+    """Uploads stream to disk under their caps (community.uploads) and CSRF is checked after that handler is in
+    place (the check reads the body); files not moved into a submission's folder are deleted afterwards."""
+    protected = csrf_protect(view)
+
+    @csrf_exempt
+    @login_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if request.method != "POST":
+            return view(request, *args, **kwargs)
+        if int(request.META.get("CONTENT_LENGTH") or 0) > request_limit():
+            return HttpResponse(f"The upload is larger than the {human_size(settings.BENCHSITE_UPLOAD_MAX_BYTES)} "
+                                "this site accepts.", status=413, content_type="text/plain")
+        request.upload_handlers = [CappedUploadHandler(request)]
+        try:
+            return protected(request, *args, **kwargs)
+        finally:
+            for upload in request.FILES.values():
+                upload.discard()
+
+    return wrapper
+
+
+@capped_uploads
 def submission_new(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return render(request, "community/submission_new.html", {"form": SubmissionForm()})
-    if int(request.META.get("CONTENT_LENGTH") or 0) > request_limit():
-        return render(request, "community/submission_new.html",
-                      {"form": SubmissionForm(), "refusal": f"The upload is larger than the "
-                       f"{human_size(settings.BENCHSITE_UPLOAD_MAX_BYTES)} this site accepts."}, status=413)
-    request.upload_handlers = [CappedUploadHandler(request)]
-    try:
-        return _submission_create(request)
-    finally:
-        for upload in request.FILES.values():
-            upload.discard()  # files not moved into a submission's folder (refused, or CSRF failed) go
-
-
-@csrf_protect
-def _submission_create(request: HttpRequest) -> HttpResponse:
     form = SubmissionForm(request.POST, request.FILES)
     refusal = getattr(request, "upload_refusal", None)
     status = 413 if refusal else 400
@@ -108,6 +119,36 @@ def _submission_create(request: HttpRequest) -> HttpResponse:
     return render(request, "community/submission_new.html", {"form": form, "refusal": refusal}, status=status)
 
 
+@capped_uploads
+def benchmark_new(request: HttpRequest) -> HttpResponse:
+    """Upload a custom benchmark: "Check" shows the validator's report and the first prompts (HTMX, nothing
+    stored); "Submit" imports it, private to its author until a moderator approves it."""
+    if request.method != "POST":
+        return render(request, "community/benchmark_new.html", {"form": BenchmarkForm()})
+    form = BenchmarkForm(request.POST, request.FILES)
+    checking = request.POST.get("action") == "check"
+    context: dict = {"form": form, "refusal": getattr(request, "upload_refusal", None)}
+    status = 413 if context["refusal"] else 400
+    if context["refusal"] is None and form.is_valid():
+        try:
+            if checking:
+                context["preview"] = services.benchmark_check(upload=form.to_upload())
+                status = 200
+            else:
+                submission, created = services.benchmark_submit(user=request.user, upload=form.to_upload())
+                if not created:
+                    messages.info(request, "This benchmark was already submitted; here it is.")
+                return redirect("community:benchmark_reviews", slug=submission.benchmark.slug)
+        except services.BenchmarkProblems as exc:
+            context["problems"] = exc.problems
+        except services.Refused as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            status = exc.status
+    if checking and request.htmx:  # a report either way; htmx swaps only 2xx responses in
+        return render(request, "community/_benchmark_report.html", context)
+    return render(request, "community/benchmark_new.html", context, status=status)
+
+
 def _moderator(request: HttpRequest) -> None:
     if not request.user.is_authenticated:
         raise PermissionDenied("log in as a moderator")
@@ -119,7 +160,8 @@ def _moderator(request: HttpRequest) -> None:
 def moderation(request: HttpRequest) -> HttpResponse:
     _moderator(request)
     context = {"queue": selectors.moderation_queue(), "flags": selectors.open_flags(),
-               "reviews": selectors.pending_reviews(), "log": selectors.moderation_log()}
+               "reviews": selectors.pending_reviews(), "benchmarks": selectors.pending_benchmarks(),
+               "log": selectors.moderation_log()}
     return render(request, "community/moderation.html", context)
 
 
@@ -199,7 +241,8 @@ def model_flag_new(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def benchmark_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "community/benchmark_list.html", {"benchmarks": selectors.benchmark_overview()})
+    return render(request, "community/benchmark_list.html",
+                  {"benchmarks": selectors.benchmark_overview(user=request.user)})
 
 
 def benchmark_reviews(request: HttpRequest, slug: str) -> HttpResponse:
@@ -225,3 +268,19 @@ def benchmark_reviews(request: HttpRequest, slug: str) -> HttpResponse:
         else:
             status = 400
     return render(request, "community/benchmark_reviews.html", {"page": page, "form": form}, status=status)
+
+
+@login_required
+@require_POST
+def benchmark_moderate(request: HttpRequest, submission_id: int) -> HttpResponse:
+    _moderator(request)
+    submission = get_object_or_404(BenchmarkSubmission.objects.select_related("benchmark"), pk=submission_id)
+    approve = request.POST.get("decision") == "approve"
+    try:
+        services.benchmark_submission_moderate(submission=submission, moderator=request.user, approve=approve,
+                                               reason=request.POST.get("reason", ""))
+    except (services.Refused, services.TransitionRefused) as exc:
+        messages.error(request, f"{submission.benchmark.slug}: {exc}")
+    else:
+        messages.success(request, f"{submission.benchmark.slug}: {'approved' if approve else 'rejected'}.")
+    return redirect("community:moderation")

@@ -94,6 +94,36 @@ def benchmark_import(
     return ImportResult(benchmark, True, loaded.items, content_hash)
 
 
+@dataclass(frozen=True)
+class BenchmarkPreview:
+    slug: str
+    version: str
+    title: str
+    items: int
+    prompts: list[tuple[str, str]]  # (rendered prompt with its few-shot examples, target) of the first items
+
+
+def benchmark_preview(*, spec_path: Path, max_bytes: int = DEFAULT_MAX_BYTES, max_rows: int = DEFAULT_MAX_ROWS,
+                      count: int = 3) -> BenchmarkPreview:
+    """Validate a spec and its data as an import would (CustomBenchmarkInvalid lists every problem), and render
+    the first prompts exactly as a run will send them; nothing is stored."""
+    from runner.engine import prepare_task
+
+    loaded = load_custom_benchmark(Path(spec_path), max_bytes=max_bytes, max_rows=max_rows)
+    with tempfile.TemporaryDirectory(prefix="benchmark-preview-") as folder:
+        data_file = Path(folder) / "data.jsonl"
+        data_file.write_bytes(loaded.data)
+        fewshot_file = None
+        if loaded.fewshot_data is not None:
+            fewshot_file = Path(folder) / "fewshot.jsonl"
+            fewshot_file.write_bytes(loaded.fewshot_data)
+        task = custom_task(loaded.spec, content_hash=loaded.content_hash, data_file=data_file,
+                           fewshot_file=fewshot_file)
+        prepared = prepare_task(task, limit=count)
+    return BenchmarkPreview(loaded.slug, loaded.version, task.title or loaded.slug, loaded.items,
+                            [(item.prompt, item.target) for item in prepared.items])
+
+
 def custom_benchmarks_register(*, slugs: Iterable[str]) -> list[TaskSpec]:
     """Make the imported benchmarks among `slugs` known to the engine, each at its latest imported version."""
     wanted = [slug for slug in slugs if not is_builtin(slug)]

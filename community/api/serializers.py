@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from community.models import BenchmarkReview, ModelFlag, Submission, SubmissionEvent
-from community.services import LICENSES, SubmissionRequest
+from community.models import BenchmarkReview, BenchmarkSubmission, ModelFlag, Submission, SubmissionEvent
+from community.services import LICENSES, BenchmarkUpload, SubmissionRequest
 
 
 class SubmissionCreateSerializer(serializers.Serializer):
@@ -103,3 +103,35 @@ class FlagSerializer(serializers.ModelSerializer):
         model = ModelFlag
         fields = ["id", "model", "kind", "text", "evidence_url", "state", "created_at"]
         read_only_fields = ["state", "created_at"]
+
+
+class BenchmarkCreateSerializer(serializers.Serializer):
+    """A custom benchmark (multipart): the spec file, its JSONL items, and the checklist."""
+
+    spec = serializers.FileField(allow_empty_file=True, help_text="YAML or JSON spec (docs/custom-benchmarks.md)")
+    data = serializers.FileField(allow_empty_file=True, help_text="The items, JSONL")
+    fewshot = serializers.FileField(required=False, allow_empty_file=True, help_text="Few-shot examples, JSONL")
+    source_url = serializers.CharField(max_length=1000, help_text="Where the items come from (http(s) link)")
+    license = serializers.CharField(max_length=100, help_text="The data's licence")
+    reference_checked = serializers.BooleanField(required=False, default=False)
+    notes = serializers.CharField(required=False, default="", allow_blank=True, max_length=4000)
+    check_only = serializers.BooleanField(required=False, default=False,
+                                          help_text="Validate and preview only; nothing is stored")
+
+    def to_upload(self) -> BenchmarkUpload:
+        data = self.validated_data
+        return BenchmarkUpload(spec=data["spec"], data=data["data"], fewshot=data.get("fewshot"),
+                               source_url=data["source_url"], license=data["license"],
+                               reference_checked=data["reference_checked"], notes=data["notes"])
+
+
+class BenchmarkSubmissionSerializer(serializers.ModelSerializer):
+    slug = serializers.CharField(source="benchmark.slug")
+    version = serializers.CharField(source="benchmark.version")
+    spec_hash = serializers.CharField(source="benchmark.spec_hash")
+    submitter = serializers.CharField(source="submitter.get_username", default=None, allow_null=True)
+
+    class Meta:
+        model = BenchmarkSubmission
+        fields = ["id", "slug", "version", "spec_hash", "state", "reason", "submitter", "source_url", "license",
+                  "reference_checked", "notes", "created_at"]

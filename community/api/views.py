@@ -14,10 +14,10 @@ from rest_framework.views import APIView
 
 from community import selectors, services
 from community.api.serializers import (
-    FlagSerializer, ReviewSerializer, SubmissionCreateSerializer, SubmissionDetailSerializer, SubmissionSerializer,
+    BenchmarkCreateSerializer, BenchmarkSubmissionSerializer, FlagSerializer, ReviewSerializer, SubmissionCreateSerializer, SubmissionDetailSerializer, SubmissionSerializer,
 )
 from community.uploads import CappedUploadHandler, human_size, request_limit
-from evaluations.models import Benchmark, ModelEntry
+from evaluations.models import ModelEntry
 from leaderboard.api.read_views import Pages
 from leaderboard.api.throttling import ScopedThrottle
 
@@ -106,7 +106,7 @@ class BenchmarkReviewCreate(_CommunityWrite):
 
     @extend_schema(request=ReviewSerializer, responses={201: ReviewSerializer})
     def post(self, request: Request, slug: str) -> Response:
-        benchmark = Benchmark.objects.filter(slug=slug).order_by("-created_at", "-pk").first()
+        benchmark = selectors.visible_benchmarks(request.user).filter(slug=slug).order_by("-created_at", "-pk").first()
         if benchmark is None:
             raise NotFound("no such benchmark")
         incoming = ReviewSerializer(data=request.data)
@@ -135,3 +135,41 @@ class ModelFlagCreate(_CommunityWrite):
         except services.Refused as exc:
             return self.refused(exc)
         return Response(FlagSerializer(flag).data, status=status.HTTP_201_CREATED)
+
+
+class BenchmarkCreate(_CommunityWrite):
+    """Submit a custom benchmark (multipart `spec` + `data`), or only check it with `check_only=true`. Problems
+    come back as a list of {file, line, message}; nothing is stored then."""
+
+    parser_classes = [MultiPartParser]
+
+    def initialize_request(self, request, *args, **kwargs):
+        request.upload_handlers = [CappedUploadHandler(request)]
+        return super().initialize_request(request, *args, **kwargs)
+
+    @extend_schema(request={"multipart/form-data": BenchmarkCreateSerializer},
+                   responses={201: BenchmarkSubmissionSerializer, 200: BenchmarkSubmissionSerializer})
+    def post(self, request: Request) -> Response:
+        try:
+            payload = request.data  # parsed here, through the capped handler
+            refusal = getattr(request._request, "upload_refusal", None)
+            if refusal:
+                return Response({"detail": refusal}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+            incoming = BenchmarkCreateSerializer(data=payload)
+            incoming.is_valid(raise_exception=True)
+            upload = incoming.to_upload()
+            try:
+                if incoming.validated_data["check_only"]:
+                    preview = services.benchmark_check(upload=upload)
+                    return Response({"slug": preview.slug, "version": preview.version, "items": preview.items,
+                                     "prompts": [{"prompt": p, "target": t} for p, t in preview.prompts]})
+                submission, created = services.benchmark_submit(user=request.user, upload=upload)
+            except services.BenchmarkProblems as exc:
+                return Response({"detail": exc.message, "problems": exc.problems}, status=status.HTTP_400_BAD_REQUEST)
+            except services.Refused as exc:
+                return self.refused(exc)
+            return Response(BenchmarkSubmissionSerializer(submission).data,
+                            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        finally:
+            for upload_file in request.FILES.values():
+                upload_file.discard()

@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from community.api.views import BenchmarkReviewCreate, ModelFlagCreate, SubmissionViewSet
+from community.api.views import BenchmarkCreate, BenchmarkReviewCreate, ModelFlagCreate, SubmissionViewSet
 from costing.api.views import TcoView
 from leaderboard.api import read_views, views
 from recommender.api.views import RecommendView
@@ -15,6 +15,7 @@ router.register("submissions", SubmissionViewSet, basename="submission")
 app_name = "api"
 urlpatterns = [
     path("compare/", views.CompareView.as_view(), name="compare"),
+    path("benchmarks/", BenchmarkCreate.as_view(), name="benchmark_create"),
     path("benchmarks/<slug:slug>/reviews/", BenchmarkReviewCreate.as_view(), name="benchmark_review_create"),
     path("models/<slug:slug>/flags/", ModelFlagCreate.as_view(), name="model_flag_create"),
     path("costs/tco/", TcoView.as_view(), name="costs-tco"),
