@@ -13,6 +13,14 @@ class ModelEntry(models.Model):
         HUB = "hub", "Hugging Face hub"
         ENDPOINT = "endpoint", "OpenAI-compatible endpoint"
 
+    class Relation(models.TextChoices):
+        """How a model derives from its `base_model` (empty for a base model)."""
+
+        FINE_TUNE = "fine_tune", "Fine-tune"
+        MERGE = "merge", "Merge"
+        ADAPTER = "adapter", "Adapter"
+        QUANTIZATION = "quantization", "Quantization"
+
     name = models.CharField(max_length=200, unique=True)
     slug = models.SlugField(max_length=200, unique=True)
     family = models.CharField(max_length=100, blank=True)
@@ -28,7 +36,9 @@ class ModelEntry(models.Model):
     base_model = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="fine_tunes"
     )
+    base_relation = models.CharField(max_length=20, choices=Relation.choices, blank=True, db_index=True)
     adapter = models.CharField(max_length=1000, blank=True, help_text="Adapter (e.g. LoRA) location")
+    adapter_sha256 = models.CharField(max_length=64, blank=True)
     submitted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -128,3 +128,75 @@ def _folder_dtype(path: Path) -> str:
         return ""
     return str(config.get("dtype") or config.get("torch_dtype") or "")
 
+
+
+# -- lineage: base → fine-tune / merge / adapter / quantization ---------------------------------------
+LINEAGE_MAX_DEPTH = 32  # a longer chain is a data error, not a family
+
+
+class LineageError(BenchsiteError):
+    """A lineage that cannot be recorded: unknown base, a cycle, an unknown relation, a missing adapter."""
+
+
+def model_set_lineage(*, model: ModelEntry, base: ModelEntry | str | None, relation: str = "",
+                      adapter: str = "") -> ModelEntry:
+    """Record what `model` derives from and how; `base=None` makes it a base model again.
+
+    `base` is an entry or a registered name/slug. `adapter` is a PEFT folder (adapter_config.json) or a GGUF
+    LoRA file, hashed here like model files. Called by the CLI and by web/API submission alike.
+    """
+    if base is None:
+        if relation or adapter:
+            raise LineageError(f"{model.name}: a relation or an adapter needs a base model")
+        model.base_model, model.base_relation, model.adapter, model.adapter_sha256 = None, "", "", ""
+        model.save(update_fields=["base_model", "base_relation", "adapter", "adapter_sha256"])
+        return model
+    if isinstance(base, str):
+        found = model_find(base)
+        if found is None:
+            raise LineageError(f"unknown base model {base!r}: register it first (manage.py register_model)")
+        base = found
+    relation = relation or (ModelEntry.Relation.ADAPTER if adapter else ModelEntry.Relation.FINE_TUNE)
+    if relation not in ModelEntry.Relation.values:
+        raise LineageError(f"unknown relation {relation!r}; choose one of {', '.join(ModelEntry.Relation.values)}")
+    if base.pk == model.pk:
+        raise LineageError(f"{model.name} cannot be its own base model")
+    chain = [model.name, base.name]
+    ancestor = base
+    for _ in range(LINEAGE_MAX_DEPTH):
+        ancestor = ancestor.base_model
+        if ancestor is None:
+            break
+        chain.append(ancestor.name)
+        if ancestor.pk == model.pk:
+            raise LineageError(f"{base.name} cannot be the base of {model.name}: that makes a cycle "
+                               f"({' → '.join(reversed(chain))})")
+    else:
+        raise LineageError(f"the lineage above {base.name} is deeper than {LINEAGE_MAX_DEPTH} models")
+    adapter_sha256 = ""
+    if adapter:
+        adapter_path = Path(adapter).expanduser()
+        if not (adapter_path / "adapter_config.json").is_file() and not (
+                adapter_path.is_file() and adapter_path.suffix == ".gguf"):
+            raise LineageError(f"adapter {adapter!r} is neither a PEFT folder (adapter_config.json) "
+                               "nor a GGUF LoRA file")
+        adapter, adapter_sha256 = str(adapter_path.resolve()), sha256_path(adapter_path)
+    model.base_model, model.base_relation = base, relation
+    model.adapter, model.adapter_sha256 = adapter, adapter_sha256
+    model.save(update_fields=["base_model", "base_relation", "adapter", "adapter_sha256"])
+    return model
+
+
+def model_register_adapter(*, name: str, base: ModelEntry | str, adapter: str,
+                           relation: str = ModelEntry.Relation.FINE_TUNE, user=None) -> ModelEntry:
+    """A model that is its base's weights plus an adapter: it loads the base's files, then the adapter."""
+    base_entry = base if isinstance(base, ModelEntry) else model_find(base)
+    if base_entry is None:
+        raise LineageError(f"unknown base model {base!r}: register it first (manage.py register_model)")
+    entry, _ = ModelEntry.objects.update_or_create(
+        name=name,
+        defaults={field: getattr(base_entry, field) for field in (
+            "location", "source_kind", "family", "license", "revision", "parameter_count", "file_sha256",
+            "format", "quantization", "dtype")} | {"submitted_by": user},
+    )
+    return model_set_lineage(model=entry, base=base_entry, relation=relation, adapter=adapter)

@@ -100,7 +100,9 @@ def run_plan(
     judged = judge_record(spec=judge) if judge else None
     options = dict(backend_options or {})
     config = {
-        "model": {"name": model.name, "sha256": model.file_sha256},
+        # An adapter is hashed like the model's files: a retrained adapter is a new configuration.
+        "model": {"name": model.name, "sha256": model.file_sha256,
+                  **({"adapter_sha256": model.adapter_sha256} if model.adapter else {})},
         "backend": backend,
         "backend_options": options,
         "benchmarks": benchmarks,

@@ -40,4 +40,5 @@ def response_identity(run: Run) -> dict | None:
     sha256 = (config.get("model") or {}).get("sha256") or ""
     if not config.get("response_cache", False) or run.backend == "openai" or not sha256:
         return None
-    return {"model_sha256": sha256, "backend": run.backend, "options": config.get("backend_options") or {}}
+    adapter = {"adapter_sha256": config["model"]["adapter_sha256"]} if config["model"].get("adapter_sha256") else {}
+    return {"model_sha256": sha256, "backend": run.backend, "options": config.get("backend_options") or {}, **adapter}

@@ -226,8 +226,12 @@ def run_backend(run: Run) -> Backend:
     """
     location = run.model.location if run.backend == "openai" else str(model_path(run.model.location))
 
+    options = dict(run.config["backend_options"])
+    if run.model.adapter:
+        options["adapter"] = run.model.adapter  # loaded on top of the base's weights, hashed in config["model"]
+
     def load() -> Backend:
-        return cached_backend(run.backend, location, run.config["backend_options"])
+        return cached_backend(run.backend, location, options)
 
     identity = response_identity(run)
     if identity is None:

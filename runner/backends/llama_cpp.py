@@ -46,6 +46,7 @@ class LlamaCppBackend:
         type_k: str = "f16",
         type_v: str = "f16",
         flash_attn: bool = False,
+        adapter: str | None = None,
         **_ignored,
     ) -> None:
         import llama_cpp
@@ -53,6 +54,10 @@ class LlamaCppBackend:
         path = Path(location)
         if not path.is_file():
             raise ModelLoadError(f"GGUF file not found: {location}")
+        if adapter and not Path(adapter).is_file():
+            raise ModelLoadError(f"llama.cpp loads LoRA adapters as GGUF files; {adapter} is not one (convert a PEFT "
+                                 "folder with llama.cpp's convert_lora_to_gguf.py, or use the hf backend)")
+        self.adapter = adapter
         self._llama_cpp = llama_cpp
         self.location = location
         self.summary = gguf_summary(path)
@@ -69,6 +74,7 @@ class LlamaCppBackend:
                 type_k=_ggml_type(llama_cpp, type_k),
                 type_v=_ggml_type(llama_cpp, type_v),
                 flash_attn=flash_attn,
+                lora_path=adapter,
                 logits_all=False,
                 verbose=False,
             )
@@ -196,7 +202,7 @@ class LlamaCppBackend:
             parameter_count=int(self._llama_cpp.llama_model_n_params(self.llm.model)),
             context_length=self.n_ctx,
             chat_template=bool(self.llm.metadata.get("tokenizer.chat_template")),
-            extra={"architecture": self.summary.architecture},
+            extra={"architecture": self.summary.architecture, **({"adapter": self.adapter} if self.adapter else {})},
         )
 
     # -- streaming ----------------------------------------------------------------------------
