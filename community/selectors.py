@@ -62,6 +62,14 @@ def profile_submissions(*, user) -> QuerySet[Submission]:
     return Submission.objects.filter(submitter=user).select_related("model").order_by("-created_at", "-pk")
 
 
+def profile_benchmark_submissions(*, user) -> QuerySet[BenchmarkSubmission]:
+    return BenchmarkSubmission.objects.filter(submitter=user).select_related("benchmark").order_by("-created_at")
+
+
+def profile_reviews(*, user) -> QuerySet[BenchmarkReview]:
+    return BenchmarkReview.objects.filter(author=user).select_related("benchmark").order_by("-created_at")
+
+
 def moderation_queue() -> QuerySet[Submission]:
     """Submissions waiting for a moderator, oldest first (first come, first served)."""
     return (Submission.objects.filter(state=SubmissionState.VALIDATED).select_related("submitter")

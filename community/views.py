@@ -29,6 +29,8 @@ def profile(request: HttpRequest) -> HttpResponse:
     context = {
         "runs": selectors.profile_runs(user=request.user),
         "submissions": selectors.profile_submissions(user=request.user),
+        "benchmark_submissions": selectors.profile_benchmark_submissions(user=request.user),
+        "reviews": selectors.profile_reviews(user=request.user),
         "token": selectors.api_token_for(user=request.user),
         "new_token": request.session.pop(NEW_TOKEN_SESSION_KEY, None),
     }
