@@ -45,11 +45,6 @@ class SubmissionForm(forms.Form):
         )
 
 
-class ModerationForm(forms.Form):
-    decision = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")])
-    reason = forms.CharField(required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 2}))
-
-
 class FlagForm(forms.Form):
     kind = forms.ChoiceField(choices=ModelFlag.Kind.choices)
     evidence_url = forms.URLField(required=False, max_length=1000, label="Evidence link", assume_scheme="https",

@@ -15,7 +15,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
 from community import selectors, services
-from community.forms import BenchmarkForm, FlagForm, ModerationForm, ReviewForm, SubmissionForm
+from community.forms import BenchmarkForm, FlagForm, ReviewForm, SubmissionForm
 from community.models import BenchmarkReview, BenchmarkSubmission, ModelFlag, Submission, SubmissionState
 from community.uploads import CappedUploadHandler, human_size, request_limit
 from evaluations.models import ModelEntry
@@ -112,7 +112,7 @@ def submission_new(request: HttpRequest) -> HttpResponse:
         try:
             submission, created = services.submission_create(user=request.user, request=form.to_request())
         except services.Refused as exc:
-            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            _form_refused(form, exc)
             status = exc.status
         else:
             if not created:
@@ -144,11 +144,16 @@ def benchmark_new(request: HttpRequest) -> HttpResponse:
         except services.BenchmarkProblems as exc:
             context["problems"] = exc.problems
         except services.Refused as exc:
-            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            _form_refused(form, exc)
             status = exc.status
     if checking and request.htmx:  # a report either way; htmx swaps only 2xx responses in
         return render(request, "community/_benchmark_report.html", context)
     return render(request, "community/benchmark_new.html", context, status=status)
+
+
+def _form_refused(form, exc: services.Refused) -> None:
+    """A service's refusal shown on the form, beside the field at fault when the form has it."""
+    form.add_error(exc.field if exc.field in form.fields else None, exc.message)
 
 
 def _moderator(request: HttpRequest) -> None:
@@ -167,27 +172,31 @@ def moderation(request: HttpRequest) -> HttpResponse:
     return render(request, "community/moderation.html", context)
 
 
+def _decided(request: HttpRequest, *, label: str, decide, done: str) -> HttpResponse:
+    """Carry out a moderator's decision; what happened, or why it was refused, is the next page's message."""
+    try:
+        decide()
+    except (services.Refused, services.TransitionRefused) as exc:
+        messages.error(request, f"{label}: {exc}")
+    else:
+        messages.success(request, f"{label}: {done}.")
+    return redirect("community:moderation")
+
+
 @login_required
 @require_POST
 def submission_moderate(request: HttpRequest, submission_id: int) -> HttpResponse:
     _moderator(request)
     submission = get_object_or_404(Submission, pk=submission_id)
-    form = ModerationForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, "Choose approve or reject.")
-        return redirect("community:moderation")
-    decide = services.submission_approve if form.cleaned_data["decision"] == "approve" else \
-        services.submission_reject
-    try:
-        decide(submission=submission, moderator=request.user, reason=form.cleaned_data["reason"])
-    except (services.Refused, services.TransitionRefused) as exc:
-        messages.error(request, f"#{submission.pk} {submission.name}: {exc}")
-    else:
-        done = "approved and queued" if form.cleaned_data["decision"] == "approve" else "rejected"
-        messages.success(request, f"#{submission.pk} {submission.name}: {done}.")
+    approve = request.POST.get("decision") == "approve"
+    decide = services.submission_approve if approve else services.submission_reject
+    response = _decided(request, label=f"#{submission.pk} {submission.name}",
+                        decide=lambda: decide(submission=submission, moderator=request.user,
+                                              reason=request.POST.get("reason", "")),
+                        done="approved and queued" if approve else "rejected")
     if request.POST.get("back") == "detail":
         return redirect("community:submission_detail", submission_id=submission.pk)
-    return redirect("community:moderation")
+    return response
 
 
 @login_required
@@ -196,14 +205,10 @@ def flag_moderate(request: HttpRequest, flag_id: int) -> HttpResponse:
     _moderator(request)
     flag = get_object_or_404(ModelFlag.objects.select_related("model"), pk=flag_id)
     confirm = request.POST.get("decision") == "confirm"
-    try:
-        services.model_flag_resolve(flag=flag, moderator=request.user, confirm=confirm,
-                                    reason=request.POST.get("reason", ""))
-    except (services.Refused, services.TransitionRefused) as exc:
-        messages.error(request, f"Flag on {flag.model.name}: {exc}")
-    else:
-        messages.success(request, f"Flag on {flag.model.name} {'confirmed' if confirm else 'dismissed'}.")
-    return redirect("community:moderation")
+    return _decided(request, label=f"Flag on {flag.model.name}",
+                    decide=lambda: services.model_flag_resolve(flag=flag, moderator=request.user, confirm=confirm,
+                                                               reason=request.POST.get("reason", "")),
+                    done="confirmed" if confirm else "dismissed")
 
 
 @login_required
@@ -212,14 +217,11 @@ def review_moderate(request: HttpRequest, review_id: int) -> HttpResponse:
     _moderator(request)
     review = get_object_or_404(BenchmarkReview.objects.select_related("benchmark", "author"), pk=review_id)
     approve = request.POST.get("decision") == "approve"
-    try:
-        services.benchmark_review_moderate(review=review, moderator=request.user, approve=approve,
-                                           reason=request.POST.get("reason", ""))
-    except services.Refused as exc:
-        messages.error(request, f"Review of {review.benchmark.slug}: {exc}")
-    else:
-        messages.success(request, f"Review of {review.benchmark.slug} {'published' if approve else 'removed'}.")
-    return redirect("community:moderation")
+    return _decided(request, label=f"Review of {review.benchmark.slug}",
+                    decide=lambda: services.benchmark_review_moderate(review=review, moderator=request.user,
+                                                                      approve=approve,
+                                                                      reason=request.POST.get("reason", "")),
+                    done="published" if approve else "removed")
 
 
 @login_required
@@ -231,7 +233,7 @@ def model_flag_new(request: HttpRequest, slug: str) -> HttpResponse:
         try:
             services.model_flag_create(model=model, author=request.user, **form.cleaned_data)
         except services.Refused as exc:
-            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            _form_refused(form, exc)
             status = exc.status
         else:
             messages.success(request, "Thank you: a moderator will look at your flag; once confirmed it shows on "
@@ -262,7 +264,7 @@ def benchmark_reviews(request: HttpRequest, slug: str) -> HttpResponse:
                 services.benchmark_review_submit(benchmark=page.versions[0], author=request.user,
                                                  **form.cleaned_data)
             except services.Refused as exc:
-                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+                _form_refused(form, exc)
                 status = exc.status
             else:
                 messages.success(request, "Your review is saved; it is published once a moderator has read it.")
@@ -278,11 +280,8 @@ def benchmark_moderate(request: HttpRequest, submission_id: int) -> HttpResponse
     _moderator(request)
     submission = get_object_or_404(BenchmarkSubmission.objects.select_related("benchmark"), pk=submission_id)
     approve = request.POST.get("decision") == "approve"
-    try:
-        services.benchmark_submission_moderate(submission=submission, moderator=request.user, approve=approve,
-                                               reason=request.POST.get("reason", ""))
-    except (services.Refused, services.TransitionRefused) as exc:
-        messages.error(request, f"{submission.benchmark.slug}: {exc}")
-    else:
-        messages.success(request, f"{submission.benchmark.slug}: {'approved' if approve else 'rejected'}.")
-    return redirect("community:moderation")
+    return _decided(request, label=submission.benchmark.slug,
+                    decide=lambda: services.benchmark_submission_moderate(
+                        submission=submission, moderator=request.user, approve=approve,
+                        reason=request.POST.get("reason", "")),
+                    done="approved" if approve else "rejected")

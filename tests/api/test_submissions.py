@@ -9,10 +9,9 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from community.models import Submission
+from tests.api.test_auth_throttle import client_for
 from tests.community.conftest import gguf_upload, people, safetensors_uploads, staged_files, upload_dir  # noqa: F401
 from tests.community.files import PICKLE, gguf_bytes, safetensors_bytes
 
@@ -20,14 +19,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("upload_dir")]
 URL = "/api/v1/submissions/"
 HUB = {"name": "Hub model", "hub_id": "org/hub-model", "revision": "0123abcd", "license": "apache-2.0",
        "owner_consent": True}
-
-
-def client_for(user=None) -> APIClient:
-    client = APIClient()
-    if user is not None:
-        token, _ = Token.objects.get_or_create(user=user)
-        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    return client
 
 
 def test_a_hub_submission_by_token_is_created_and_readable_by_anyone(people):
