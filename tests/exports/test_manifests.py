@@ -123,3 +123,12 @@ def test_the_key_page_shows_the_public_key_and_private_runs_manifests_stay_priva
     assert manifests.key_id() in page and "BEGIN PUBLIC KEY" in page
     assert hidden.status_code == 404 and shown.status_code == 200
     assert manifests.manifest_verify(shown.json()).valid
+
+
+def test_verify_run_without_a_key_here_asks_for_one_instead_of_making_one(run, tmp_path, site_key):
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps(manifests.manifest_sign(manifests.run_manifest(run), key=Ed25519PrivateKey.generate())))
+
+    with pytest.raises(CommandError, match="pass --public-key"):
+        call_command("verify_run", str(path))
+    assert not site_key.exists()

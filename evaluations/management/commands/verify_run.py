@@ -25,6 +25,9 @@ class Command(BaseCommand):
         except (OSError, ValueError) as exc:
             raise CommandError(f"cannot read {options['file']}: {exc}", returncode=2) from exc
         key = None
+        if not options["public_key"] and not manifests.signing_key_path().exists():
+            raise CommandError("this site has no signing key to check against; pass --public-key PEM "
+                               "(the site's /keys/ed25519.pem)", returncode=2)
         if options["public_key"]:
             try:
                 key = manifests.load_public_key(options["public_key"].read_bytes())
