@@ -9,10 +9,14 @@ from recommender.presets import use_case_weights
 from recommender.selectors import Constraints, Recommendation, RecommendQuery
 
 
-def recommend_query(*, data: dict, user) -> tuple[RecommendQuery | None, dict[str, list[str]]]:
-    """The query, or the fields that were wrong (a suite or hardware that does not exist for this viewer)."""
+def recommend_query(*, data: dict, user,
+                    suites: list[Suite] | None = None) -> tuple[RecommendQuery | None, dict[str, list[str]]]:
+    """The query, or the fields that were wrong (a suite or hardware that does not exist for this viewer).
+
+    `suites`: the leaderboard's suite choices when the caller has them already (the page shows them too).
+    """
     errors: dict[str, list[str]] = {}
-    suite = suite_for(data.get("suite"), user)
+    suite = suite_for(data.get("suite"), user, suites)
     if suite is None:
         errors["suite"] = [f"no suite version {data['suite']!r}" if data.get("suite") else
                            "no suite version has results yet"]
@@ -33,10 +37,10 @@ def recommend_query(*, data: dict, user) -> tuple[RecommendQuery | None, dict[st
                           data.get("seed", 0), data.get("resamples", 1000)), {}
 
 
-def suite_for(suite_id, user) -> Suite | None:
+def suite_for(suite_id, user, suites: list[Suite] | None = None) -> Suite | None:
     """The asked-for version, else the leaderboard's default. A version without public results exists only for a
     viewer with a finished run in it."""
-    suites = suite_choices()
+    suites = suite_choices() if suites is None else suites
     if suite_id is None or suite_id == "":
         return suites[0] if suites else None
     asked = next((suite for suite in suites if str(suite.pk) == str(suite_id)), None)

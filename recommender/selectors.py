@@ -339,13 +339,13 @@ def _benchmark_items(models: list[ModelEntry], weighted: list[_Benchmark],
     items = []
     for benchmark in weighted:
         runs = [results[(m.pk, benchmark.slug)] for m in models]
-        per_run = [{(slug, doc_id): value for slug in benchmark.sample_slugs
-                    for doc_id, value in values[r.run_id].get(slug, {}).items()} for r in runs]
-        keys = sorted(set(per_run[0]).intersection(*per_run[1:]))
+        stored = [values[r.run_id] for r in runs]
+        keys = [(slug, doc_id) for slug in sorted(benchmark.sample_slugs)
+                for doc_id in sorted(set.intersection(*(set(answers.get(slug, ())) for answers in stored)))]
         if not keys:  # no stored items (an imported score): its point value, without resampling noise
             matrix = np.asarray([[r.value] for r in runs])
         else:
-            matrix = np.asarray([[answers[key] for key in keys] for answers in per_run])
+            matrix = np.asarray([[answers[slug][doc_id] for slug, doc_id in keys] for answers in stored])
         clusters = np.asarray([slug for slug, _ in keys]) if benchmark.is_group and keys else None
         items.append(BenchmarkItems(benchmark.slug, benchmark.category, matrix,
                                     np.asarray([r.baseline for r in runs]), runs[0].best, clusters))

@@ -36,3 +36,13 @@ def test_bad_fields_are_shown_next_to_the_form(market, client):
     html = response.content.decode()
     assert response.status_code == 200
     assert 'role="alert"' in html and "max_memory_gb" in html and "seed" in html
+
+
+def test_the_table_shows_the_first_rows_and_all_on_request(market, client, monkeypatch):
+    from recommender import views
+
+    monkeypatch.setattr(views, "TABLE_ROWS", 2)
+    html = client.get(reverse("recommender:recommend"), {"hardware": "test-cpu"}).content.decode()
+    assert html.count('<tr data-model="') == 2 and "Show all 4 candidates" in html
+    everything = client.get(reverse("recommender:recommend"), {"hardware": "test-cpu", "all": "1"}).content.decode()
+    assert everything.count('<tr data-model="') == 4 and "Show all" not in everything
