@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from django.db.models import Q
 
-from costing.calculators import LoadPoint, hourly_capital_usd
+from costing.calculators import LoadPoint, hourly_capital_usd, usd_per_1m_tokens
 from costing.models import HardwareEntry
 from evaluations.models import PerformanceProfile
 from evaluations.selectors import visible_runs
@@ -120,3 +120,17 @@ def serving_of(profile: PerformanceProfile) -> MeasuredServing:
 def matches_hardware(serving: MeasuredServing, entry: HardwareEntry | None) -> bool:
     """Whether a profile counts as measured on a catalogue entry (its label contains the entry's match text)."""
     return bool(entry and entry.profile_match and entry.profile_match.lower() in serving.hardware_label.lower())
+
+
+def usd_per_1m_by_model(*, hardware: HardwareEntry, user, model_ids: Iterable[int] | None = None) -> dict[int, float]:
+    """Each model's cheapest measured $/1M tokens on a catalogue entry (its best preset at full load), for a cost per
+    accuracy point beside a score; models without a profile measured on the entry are left out."""
+    hourly = hardware_hourly_usd(hardware)
+    if hourly is None:
+        return {}
+    cheapest: dict[int, float] = {}
+    for serving in measured_servings(user, model_ids=model_ids):
+        if serving.tokens_per_s_full_load and matches_hardware(serving, hardware):
+            usd = usd_per_1m_tokens(hourly, serving.tokens_per_s_full_load)
+            cheapest[serving.model_id] = min(usd, cheapest.get(serving.model_id, usd))
+    return cheapest
