@@ -31,6 +31,7 @@ class MeasuredServing:
     joules_per_token: float | None
     energy_source: str
     curve: tuple[LoadPoint, ...]  # every measured concurrency level
+    context_tokens: int | None = None  # the context the model was loaded with (n_ctx), when the options say
 
     @property
     def label(self) -> str:
@@ -71,7 +72,8 @@ def measured_servings(user, *, model_ids: Iterable[int] | None = None) -> list[M
     if model_ids is not None:
         profiles = profiles.filter(model_id__in=list(model_ids))
     rows = profiles.select_related("model").only(
-        "pk", "model_id", "model__name", "preset", "backend", "hardware_label", "results", "output_tokens_per_s",
+        "pk", "model_id", "model__name", "preset", "backend", "backend_options", "hardware_label", "results",
+        "output_tokens_per_s",
         "peak_memory_bytes", "energy_per_1k_tokens_j", "energy_source", "created_at",
     ).order_by("-created_at", "-pk")
     latest: dict[tuple, MeasuredServing] = {}
@@ -114,6 +116,7 @@ def serving_of(profile: PerformanceProfile) -> MeasuredServing:
                           else None),
         energy_source=profile.energy_source or "",
         curve=curve,
+        context_tokens=(profile.backend_options or {}).get("n_ctx"),
     )
 
 

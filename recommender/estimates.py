@@ -15,8 +15,8 @@ BANDWIDTH_EFFICIENCY = 0.5
 LATENCY_OUTPUT_TOKENS = 256  # a p95 latency estimate is the time to generate this many tokens
 
 # Bytes per parameter by weight format: the GGUF quantization's bits per weight / 8, or the dtype's size.
-_QUANT_BYTES = (("Q8", 1.0625), ("Q6", 0.8203), ("Q5", 0.6875), ("Q4", 0.5625), ("Q3", 0.4297), ("Q2", 0.3281),
-                ("IQ4", 0.5625), ("IQ3", 0.4297), ("IQ2", 0.3281))
+_QUANT_BYTES = (("Q4_1", 0.625), ("Q5_1", 0.75), ("Q8", 1.0625), ("Q6", 0.8203), ("Q5", 0.6875), ("Q4", 0.5625),
+                ("Q3", 0.4297), ("Q2", 0.3281), ("IQ4", 0.5625), ("IQ3", 0.4297), ("IQ2", 0.3281))
 _DTYPE_BYTES = {"f32": 4.0, "float32": 4.0, "fp32": 4.0, "f16": 2.0, "float16": 2.0, "fp16": 2.0, "bf16": 2.0,
                 "bfloat16": 2.0, "int8": 1.0, "int4": 0.5}
 

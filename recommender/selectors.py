@@ -240,15 +240,20 @@ def model_figures(model: ModelEntry, servings: list[MeasuredServing], run_estima
     measured = on_hardware[0] if on_hardware else None
     figures = Figures(measured_on=measured.hardware_label if measured else "")
     weights = estimates.weights_bytes(model.parameter_count, model.quantization, model.dtype)
-    memory = next((s.peak_memory_bytes for s in servings if s.peak_memory_bytes), None)
-    if memory is not None:
-        figures.memory_gb = memory / 1e9
+    estimated_total, config = run_estimate or (None, {})
+    options = (config or {}).get("backend_options") or {}
+    kv = estimates.kv_bytes_per_token(estimated_total_bytes=estimated_total, weights=weights,
+                                      context=options.get("n_ctx", estimates.DEFAULT_CONTEXT),
+                                      batch=options.get("batch_size", 1))
+    peak = next((s for s in servings if s.peak_memory_bytes), None)
+    if peak is not None:
+        # Measured at the profile's own context; a longer one adds its KV cache where its size per token is known.
+        extra = query.context_tokens - (peak.context_tokens or query.context_tokens)
+        grow = extra > 0 and kv is not None
+        figures.memory_gb = (peak.peak_memory_bytes + (extra * kv if grow else 0)) / 1e9
+        if grow:
+            figures.estimated.append("memory_gb")
     else:
-        estimated_total, config = run_estimate or (None, {})
-        options = (config or {}).get("backend_options") or {}
-        kv = estimates.kv_bytes_per_token(estimated_total_bytes=estimated_total, weights=weights,
-                                          context=options.get("n_ctx", estimates.DEFAULT_CONTEXT),
-                                          batch=options.get("batch_size", 1))
         total = estimates.memory_bytes(weights=weights, kv_per_token=kv, context=query.context_tokens)
         figures.memory_gb = total / 1e9 if total is not None else None
         figures.estimated.append("memory_gb")

@@ -165,3 +165,19 @@ def test_advice_names_cheaper_and_smaller_models_close_to_the_leader():
     ]
     assert advice([leader, candidate("dear", 79.0, usd=3.5, memory=20.0)]) == []
     assert ranked[1].usd_per_point == 1.0 / 78.5
+
+
+def test_measured_memory_grows_by_the_kv_cache_of_a_longer_context(market):
+    from evaluations.models import PerformanceProfile, Run
+
+    kv_per_token = 10_000
+    weights = 1.5e9 * 0.5625  # strong: 1.5B parameters in Q4_K_M
+    Run.objects.filter(model=market.strong).update(
+        estimated_memory_bytes=int(weights + 512 * 2**20 + 2048 * kv_per_token),
+        config={"backend_options": {"n_ctx": 2048}})
+    PerformanceProfile.objects.filter(model=market.strong).update(backend_options={"n_ctx": 2048})
+    at_profile = {c.model.name: c for c in run(market, context_tokens=2048).candidates}["strong"].figures
+    longer = {c.model.name: c for c in run(market, context_tokens=8192).candidates}["strong"].figures
+    assert at_profile.memory_gb == pytest.approx(1.6) and "memory_gb" not in at_profile.estimated
+    assert longer.memory_gb == pytest.approx(1.6 + (8192 - 2048) * kv_per_token / 1e9, rel=1e-3)
+    assert "memory_gb" in longer.estimated
