@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -23,6 +23,8 @@ class RecommendView(APIView):
         body = RecommendInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         query, errors = recommend_query(data=body.validated_data, user=request.user)
+        if errors.get("suite") and body.validated_data.get("suite") is None:
+            raise NotFound("no suite version has public results yet")  # as /api/v1/compare/ says it
         if errors:
             raise ValidationError(errors)
         return Response(RecommendationSerializer(recommendation_payload(recommend(query=query, user=request.user))).data)

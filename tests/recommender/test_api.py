@@ -61,3 +61,9 @@ def test_both_endpoints_are_in_the_openapi_schema(db, api):
     components = schema["components"]["schemas"]
     assert "p_top1" in components["Candidate"]["properties"]
     assert "break_even_tokens_per_month" in components["TcoOutput"]["properties"]
+
+
+def test_without_any_results_there_is_nothing_to_recommend(db, api):
+    response = api.post(URL, {}, format="json")
+    assert response.status_code == 404
+    assert "no suite version" in response.json()["detail"]
