@@ -112,8 +112,9 @@ def test_model_list(client: Client, board: Board, django_assert_num_queries):
 
 
 def test_model_page_shows_metadata_scores_and_runs(client: Client, board: Board, django_assert_num_queries):
-    # model, runs, latest primaries, their metrics with benchmarks, titles; regressions, history, suite labels
-    with django_assert_num_queries(8):
+    # model, runs, latest primaries, their metrics with benchmarks, titles; regressions, history, suite labels;
+    # the community's open flags
+    with django_assert_num_queries(9):
         html = client.get(reverse("leaderboard:model_detail", args=["alpha"])).content.decode()
 
     for text in ("llama", "1.5B", "apache-2.0", "gguf", "Q8_0", "ab" * 32, "/models/alpha.gguf"):
@@ -142,7 +143,8 @@ def test_run_list(client: Client, board: Board, django_assert_num_queries):
 def test_run_page_shows_provenance_scores_and_first_sample_page(
     client: Client, board: Board, django_assert_num_queries
 ):
-    with django_assert_num_queries(5):  # run, its benchmarks, scores with benchmarks, sample count, sample page
+    # run, its benchmarks, scores with benchmarks, sample count, response-cache summary, sample page
+    with django_assert_num_queries(6):
         html = client.get(reverse("leaderboard:run_detail", args=[board.alpha_run.pk])).content.decode()
 
     assert board.alpha_run.config_hash in html
