@@ -45,12 +45,17 @@ def test_the_use_case_sets_weights_that_explicit_weights_override(market, api):
     ({"constraints": {"min_category": {"math": 140}}}, "constraints"),
     ({"seed": "abc"}, "seed"),
     ({"suite": 999999}, "suite"),
-    ({"hardware": "no-such-gpu"}, "hardware"),
 ])
 def test_bad_input_is_a_400_naming_the_field(db, api, body, field):
     response = api.post(URL, body, format="json")
     assert response.status_code == 400
     assert field in response.json()
+
+
+def test_unknown_hardware_is_a_400(market, api):
+    response = api.post(URL, {"hardware": "no-such-gpu"}, format="json")
+    assert response.status_code == 400
+    assert response.json() == {"hardware": ["no hardware 'no-such-gpu' in the catalogue"]}
 
 
 def test_both_endpoints_are_in_the_openapi_schema(db, api):
