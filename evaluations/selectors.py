@@ -16,11 +16,20 @@ def visible_runs(user) -> QuerySet[Run]:
     A private run is seen only by its owner and by staff; everyone else, anonymous or not, never learns
     it exists.
     """
+    runs = Run.objects.filter(real_runs())
     if user is not None and user.is_authenticated and user.is_staff:
-        return Run.objects.all()
+        return runs
     if user is not None and user.is_authenticated:
-        return Run.objects.filter(Q(is_private=False) | Q(created_by_id=user.pk))
-    return Run.objects.filter(is_private=False)
+        return runs.filter(Q(is_private=False) | Q(created_by_id=user.pk))
+    return runs.filter(is_private=False)
+
+
+def real_runs(prefix: str = "") -> Q:
+    """Runs of real models; synthetic ones (seed_scale) too where BENCHSITE_SHOW_SYNTHETIC is on.
+
+    `prefix` reaches the run from another model, e.g. "run__" for scores.
+    """
+    return Q() if settings.BENCHSITE_SHOW_SYNTHETIC else Q(**{f"{prefix}model__is_synthetic": False})
 
 
 def worker_silence_cutoff() -> datetime:

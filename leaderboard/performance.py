@@ -14,6 +14,7 @@ from django.db.models import QuerySet
 from evaluations.models import ModelEntry, PerformanceProfile, Run, RunStatus, Score
 from evaluations.performance import PERCENTILES, PRESETS, preset_options
 from evaluations.run_performance import RunPerformanceRecord
+from evaluations.selectors import real_runs
 
 UNAVAILABLE = "unavailable"
 PERCENTILE_LABELS = tuple(f"p{p}" for p in PERCENTILES)
@@ -283,7 +284,7 @@ def preset_quality_grid() -> QualityGrid:
     """Models × presets × benchmarks: each model's newest finished run under each preset's exact backend
     options, with its primary scores and the run's own speed and energy. Two queries."""
     runs = (
-        Run.objects.filter(status=RunStatus.FINISHED, is_private=False).select_related("model")
+        Run.objects.filter(real_runs(), status=RunStatus.FINISHED, is_private=False).select_related("model")
         .only("pk", "model", "backend", "config", "requested_benchmarks", "performance", "finished_at")
         .order_by("-finished_at", "-pk")
     )
@@ -328,7 +329,7 @@ def _latest_per_configuration(
 
 def _finished_runs(model_ids) -> list[Run]:
     return list(
-        Run.objects.filter(model_id__in=model_ids, status=RunStatus.FINISHED, is_private=False)
+        Run.objects.filter(real_runs(), model_id__in=model_ids, status=RunStatus.FINISHED, is_private=False)
         .only("pk", "model_id", "backend", "config", "finished_at")
         .order_by("-finished_at")
     )

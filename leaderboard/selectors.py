@@ -31,7 +31,7 @@ from evaluations import statistics
 from evaluations.history import HistorySeries, model_history, model_regressions
 from evaluations.progress import RunProgress, progress_snapshot
 from evaluations.run_performance import RunPerformanceRecord
-from evaluations.selectors import run_samples, visible_runs, worker_silence_cutoff
+from evaluations.selectors import real_runs, run_samples, visible_runs, worker_silence_cutoff
 from leaderboard.performance import RunPerformanceDetail, run_performance_detail
 
 SORT_AVERAGE = "average"
@@ -125,8 +125,8 @@ def suite_choices() -> list[Suite]:
     suites = list(Suite.objects.order_by("slug", F("created_at").desc(nulls_last=True), "-pk"))
     keys = {key for suite in suites for key in suite.entries.values()}
     present = set(
-        Score.objects.filter(is_primary=True, run__status=RunStatus.FINISHED, run__is_private=False,
-                             config_key__in=keys).values_list("config_key", flat=True).distinct()
+        Score.objects.filter(real_runs("run__"), is_primary=True, run__status=RunStatus.FINISHED,
+                             run__is_private=False, config_key__in=keys).values_list("config_key", flat=True).distinct()
     )
     rank = {slug: index for index, slug in enumerate(DEFAULT_SUITE_ORDER)}
     shown = [suite for suite in suites if present & set(suite.entries.values())]
@@ -258,7 +258,7 @@ def _latest_primary_scores(**filters) -> QuerySet[Score]:
         order_by=[F("run__finished_at").desc(nulls_last=True), F("run__created_at").desc(), F("run_id").desc()],
     )
     return (
-        Score.objects.filter(is_primary=True, run__status=RunStatus.FINISHED, **filters)
+        Score.objects.filter(real_runs("run__"), is_primary=True, run__status=RunStatus.FINISHED, **filters)
         .annotate(recency=recency)
         .filter(recency=1)
     )
