@@ -7,6 +7,7 @@ import re
 import shutil
 import socket
 import tempfile
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -59,6 +60,7 @@ GATED_LICENSES = frozenset({"llama2", "llama3", "llama3.1", "gemma"})
 SUBMISSION_BACKENDS = {"gguf": "llama_cpp", "safetensors": "hf", "hub": "hf", "endpoint": "openai"}
 QUEUE_TASK = "community.tasks.submission_queue"
 REQUEUE_AFTER = timedelta(minutes=2)
+STAGING_MAX_AGE = timedelta(days=1)
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 REVISION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$")
 
@@ -519,7 +521,19 @@ def submissions_sweep() -> int:
     for submission_id in Submission.objects.filter(state=SubmissionState.APPROVED,
                                                    updated_at__lt=stale).values_list("pk", flat=True):
         submission_enqueue(submission_id=submission_id)
+    _staging_clean()
     return moved
+
+
+def _staging_clean() -> None:
+    """Remove what uploads cut off by a killed process left in the staging folder (a day old: none is in use)."""
+    cutoff = time.time() - STAGING_MAX_AGE.total_seconds()
+    for entry in staging_dir().iterdir():
+        try:
+            if entry.stat().st_mtime < cutoff:
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+        except OSError:
+            continue
 
 
 # -- flags on models -----------------------------------------------------------------------------------

@@ -104,3 +104,18 @@ def test_a_cancelled_or_deleted_run_is_a_failure_with_a_reason(people):
     other.refresh_from_db()
     assert services.submission_follow_run(submission=other).reason == \
         "its evaluation run was deleted before it finished"
+
+
+def test_the_sweep_removes_stale_staging_files_only(upload_dir):
+    import os
+    import time
+
+    from community.uploads import staging_dir
+
+    old, fresh = staging_dir() / "old.part", staging_dir() / "fresh.part"
+    old.write_bytes(b"x")
+    fresh.write_bytes(b"y")
+    day_ago = time.time() - 2 * 86400
+    os.utime(old, (day_ago, day_ago))
+    services.submissions_sweep()
+    assert sorted(p.name for p in staging_dir().iterdir()) == ["fresh.part"]
