@@ -23,7 +23,10 @@ def cost_page(request: HttpRequest) -> HttpResponse:
     else:
         errors = body.errors
     values = request.GET.dict() if request.GET else shown  # as typed; a first visit shows its defaults
-    context = {"estimate": estimate, "errors": errors, "chart": chart, "values": values}
+    # A first visit with nothing measured yet lacks only a throughput: a prompt, not an error.
+    starting = not request.GET and set(errors) == {"tokens_per_s"}
+    context = {"estimate": estimate, "errors": {} if starting else errors, "starting": starting, "chart": chart,
+               "values": values}
     if request.htmx and not request.htmx.history_restore_request:
         response = render(request, "costing/_results.html", context)
     else:

@@ -54,8 +54,9 @@ def test_a_first_visit_starts_from_the_defaults_and_owned_hardware_is_written_of
     assert estimate.result.monthly_cost_usd == pytest.approx(2000 / 36 + 0)  # no electricity price given
     assert not estimate.energy_measured  # rated power over throughput: an estimate, labelled so
     assert "estimated from rated power" in response.content.decode()
-    first = client.get(reverse(URL))
+    first = client.get(reverse(URL))  # nothing measured yet: a prompt for a throughput, not an error
     assert first.status_code == 200 and first.context["values"]["hardware"] == "nvidia-l4"
+    assert 'id="cost-start"' in first.content.decode() and not first.context["errors"]
 
 
 def test_bad_input_lists_the_fields(client, gpu):
