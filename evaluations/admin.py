@@ -26,7 +26,21 @@ class SuiteAdmin(admin.ModelAdmin):
     filter_horizontal = ("benchmarks",)
 
 
-class ScoreInline(admin.TabularInline):
+class ResultsReadOnly:
+    """Scores and samples are what a run produced: the admin shows them and never edits, adds or deletes one,
+    so a score can only change by a new run."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ScoreInline(ResultsReadOnly, admin.TabularInline):
     model = Score
     extra = 0
     readonly_fields = ("benchmark", "metric", "value", "stderr", "n", "is_primary", "config_key")
@@ -42,7 +56,7 @@ class RunAdmin(admin.ModelAdmin):
 
 
 @admin.register(Sample)
-class SampleAdmin(admin.ModelAdmin):
+class SampleAdmin(ResultsReadOnly, admin.ModelAdmin):
     list_display = ("run", "benchmark", "doc_id", "prediction", "correct", "latency_ms")
     list_filter = ("correct", "benchmark__slug")
     list_select_related = ("run", "benchmark")
@@ -50,7 +64,7 @@ class SampleAdmin(admin.ModelAdmin):
 
 
 @admin.register(Score)
-class ScoreAdmin(admin.ModelAdmin):
+class ScoreAdmin(ResultsReadOnly, admin.ModelAdmin):
     list_display = ("run", "benchmark", "metric", "value", "stderr", "n", "is_primary")
     list_filter = ("is_primary", "benchmark__slug")
 
