@@ -181,3 +181,29 @@ def test_measured_memory_grows_by_the_kv_cache_of_a_longer_context(market):
     assert at_profile.memory_gb == pytest.approx(1.6) and "memory_gb" not in at_profile.estimated
     assert longer.memory_gb == pytest.approx(1.6 + (8192 - 2048) * kv_per_token / 1e9, rel=1e-3)
     assert "memory_gb" in longer.estimated
+
+
+def test_a_group_benchmark_pairs_items_across_its_members(db):
+    """MMLU-style: the score is on the group, the samples on its members; subjects are resampled whole."""
+    from evaluations.models import Sample
+    from tests.leaderboard.factories import BenchmarkFactory, ModelEntryFactory, RunFactory, ScoreFactory, SuiteFactory
+
+    group = BenchmarkFactory(slug="mmlu", category="knowledge", is_group=True,
+                             task_spec={"members": ["mmlu_anatomy", "mmlu_astronomy"]})
+    members = [BenchmarkFactory(slug="mmlu_anatomy", category="knowledge"),
+               BenchmarkFactory(slug="mmlu_astronomy", category="knowledge")]
+    suite = SuiteFactory(slug="standard", order=["mmlu"])
+    accuracy = {"sure": (1.0, 0.9), "unsure": (0.5, 0.3)}  # per subject, 10 items each
+    for name, per_subject in accuracy.items():
+        run = RunFactory(model=ModelEntryFactory(name=name), requested_benchmarks=["mmlu"])
+        Sample.objects.bulk_create(
+            Sample(run=run, benchmark=member, doc_id=i, prompt="q", metrics={"acc": float(i < 10 * share)})
+            for member, share in zip(members, per_subject) for i in range(10))
+        ScoreFactory(run=run, benchmark=group, metric="acc", value=sum(per_subject) / 2, n=20)
+    answer = recommend(query=RecommendQuery(suite, {"knowledge": 1.0}, Constraints()), user=AnonymousUser())
+    sure, unsure = answer.candidates
+    assert (sure.model.name, unsure.model.name) == ("sure", "unsure")
+    assert sure.score == pytest.approx(100 * (0.95 - 0.25) / 0.75)  # chance 1/4 for MMLU
+    assert unsure.score == pytest.approx(100 * (0.40 - 0.25) / 0.75)
+    # Two clusters: a resample draws anatomy and astronomy whole, so sure's score takes three values at most.
+    assert sure.ci_low == pytest.approx(100 * (0.9 - 0.25) / 0.75) and sure.ci_high == pytest.approx(100.0)
