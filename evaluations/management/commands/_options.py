@@ -20,6 +20,9 @@ def add_run_arguments(parser: CommandParser) -> None:
     parser.add_argument("--dtype", default=None, help="hf backend: auto, float32, float16, bfloat16 (default auto)")
     parser.add_argument("--device", default=None, help="hf backend: auto, cpu, cuda (default auto)")
     parser.add_argument("--n-ctx", type=int, default=None, help="llama_cpp backend context length (default 2048)")
+    parser.add_argument("--n-threads", type=int, default=None,
+                        help="llama_cpp backend threads (default: every CPU; 1 on a host busy with other work, "
+                             "where llama.cpp's threads wait on each other)")
     parser.add_argument("--chat-template", action="store_true", help="wrap prompts in the chat template")
     parser.add_argument("--max-new-tokens", type=int, default=None,
                         help="cap every generation benchmark's output length (recorded with the run)")
@@ -118,6 +121,8 @@ def backend_options(options: dict) -> dict:
     for name in default_options(backend):
         if options.get(name) is not None:
             chosen[name] = options[name]
+    if backend == "llama_cpp" and options.get("n_threads"):
+        chosen["n_threads"] = options["n_threads"]
     return chosen
 
 

@@ -86,6 +86,8 @@ def _reference_problem(spec: TaskSpec, item: PreparedItem, context: ScoreContext
     if score == 1.0:
         return ""
     failures = [test.get("reason") or test.get("status", "") for test in result.details.get("tests", [])]
+    if result.details.get("error_type"):  # a checker's verdict (BFCL) rather than program tests
+        failures = [f"{result.details['error_type']}: {(result.details.get('error') or [''])[0]}"]
     return f"reference solution scored {spec.primary_metric}={score}" + (f": {failures[0]}" if failures else "")
 
 
