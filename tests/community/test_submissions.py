@@ -214,3 +214,31 @@ def test_weights_that_need_their_own_code_are_refused(people, tmp_path):
     (tmp_path / "config.json").write_text('{"auto_map": {"AutoModelForCausalLM": "modeling.M"}}')
     with pytest.raises(services.Refused, match="never runs"):
         services._refuse_remote_code(ModelEntryFactory(name="remote", location=str(tmp_path)))
+
+
+def test_only_the_state_machine_s_moves_happen_and_a_stale_one_loses(people):
+    submission = validated(people["alice"])
+    with pytest.raises(services.TransitionRefused, match="cannot become queued"):
+        services.submission_transition(submission=submission, to_state=SubmissionState.QUEUED)
+    stale = Submission.objects.get(pk=submission.pk)
+    services.submission_reject(submission=submission, moderator=people["mod"], reason="no")
+    with pytest.raises(services.TransitionRefused, match="changed state meanwhile"):
+        services.submission_approve(submission=stale, moderator=people["staff"])
+    assert Submission.objects.get(pk=submission.pk).state == SubmissionState.REJECTED
+    assert SubmissionEvent.objects.filter(submission=submission).count() == 3
+
+
+def test_the_public_log_and_a_status_page_take_a_constant_number_of_queries(people, django_assert_max_num_queries,
+                                                                            settings):
+    settings.BENCHSITE_SUBMISSION_QUOTA = 100
+    for n in range(3):
+        validated(people["alice"], name=f"model {n}", hub_id=f"org/model-{n}")
+    with django_assert_max_num_queries(8) as three:
+        Client().get(reverse("community:submission_list"))
+    for n in range(3, 12):
+        validated(people["bob"], name=f"model {n}", hub_id=f"org/model-{n}")
+    with django_assert_max_num_queries(len(three.captured_queries)):
+        Client().get(reverse("community:submission_list"))
+    detail = reverse("community:submission_detail", args=[Submission.objects.first().pk])
+    with django_assert_max_num_queries(6):
+        Client().get(detail)
