@@ -182,6 +182,16 @@ def model_comparison(*, models: Sequence[ModelEntry], suite: Suite, user, alpha:
     return Comparison(suite, models, benchmarks, results, pairs, _categories(benchmarks, models, results), alpha)
 
 
+def pair_comparison(*, model_a: ModelEntry, model_b: ModelEntry, user, alpha: float = statistics.ALPHA,
+                    seed: int = statistics.BOOTSTRAP_SEED) -> PairComparison:
+    """model_a minus model_b on every benchmark both ran under one configuration, in any suite or none (a
+    fine-tune against its base); Holm over the pair's tests. Three queries."""
+    benchmarks, results = _shared_configuration_results(model_a, model_b, user)
+    items = _item_values(results.values(), benchmarks)
+    rows = [_pair_row(info, model_a, model_b, results, items, seed) for info in benchmarks]
+    return PairComparison(model_a, model_b, _with_holm(rows, alpha))
+
+
 def disagreement_page(*, models: Sequence[ModelEntry], suite: Suite, user, benchmark: str,
                       page: int | str | None = None) -> tuple[BenchmarkInfo, Page] | None:
     """Items of one benchmark the models did not all score the same, each with every model's sample.
@@ -218,28 +228,57 @@ def _suite_results(models: list[ModelEntry], suite: Suite, user,
     """The suite's benchmarks (those with a result) and each model's latest matching visible result."""
     entries: dict[str, str] = {slug: key for slug, key in suite.entries.items() if only in (None, slug)}
     order = [slug for slug in (suite.order or sorted(entries)) if slug in entries]
-    rows = (
+    infos: dict[str, BenchmarkInfo] = {}
+    results: dict[tuple[int, str], ModelResult] = {}
+    for row in _latest_primary_rows(models, user, config_key__in=list(entries.values())):
+        slug = row["benchmark__slug"]
+        key = (row["run__model_id"], slug)
+        if entries.get(slug) != row["config_key"] or key in results:
+            continue  # another benchmark's key, or an older run of this one
+        results[key] = _result(row)
+        infos.setdefault(slug, _info(row))
+    return [infos[slug] for slug in order if slug in infos], results
+
+
+def _latest_primary_rows(models: list[ModelEntry], user, **filters):
+    """Primary scores of finished visible runs of the models, latest run first within (model, benchmark)."""
+    return (
         Score.objects.filter(is_primary=True, run__status=RunStatus.FINISHED, run__in=visible_runs(user),
-                             run__model__in=models, config_key__in=list(entries.values()))
+                             run__model__in=models, **filters)
         .order_by("run__model_id", "benchmark__slug", "-run__finished_at", "-run__created_at", "-run_id")
         .values("run__model_id", "run_id", "benchmark__slug", "benchmark__title", "benchmark__category",
                 "benchmark__is_group", "benchmark__task_spec", "metric", "value", "stderr", "n", "normalized",
                 "scale_max", "higher_is_better", "config_key")
     )
+
+
+def _result(row: dict) -> ModelResult:
+    return ModelResult(row["run_id"], row["value"], row["stderr"], row["n"], row["normalized"], row["scale_max"],
+                       row["higher_is_better"])
+
+
+def _info(row: dict) -> BenchmarkInfo:
+    slug = row["benchmark__slug"]
+    return BenchmarkInfo(slug, row["benchmark__title"] or slug, row["benchmark__category"], row["metric"],
+                         row["benchmark__is_group"], tuple((row["benchmark__task_spec"] or {}).get("members", ())))
+
+
+def _shared_configuration_results(model_a: ModelEntry, model_b: ModelEntry, user
+                                  ) -> tuple[list[BenchmarkInfo], dict[tuple[int, str], ModelResult]]:
+    """Per benchmark, both models' latest results under the configuration key of model_a's latest run that
+    model_b also has (so both answered the same items the same way); benchmarks by slug."""
+    latest: dict[tuple[int, str, str], dict] = {}
+    for row in _latest_primary_rows([model_a, model_b], user):
+        latest.setdefault((row["run__model_id"], row["benchmark__slug"], row["config_key"]), row)
     infos: dict[str, BenchmarkInfo] = {}
     results: dict[tuple[int, str], ModelResult] = {}
-    for row in rows:
-        slug = row["benchmark__slug"]
-        key = (row["run__model_id"], slug)
-        if entries.get(slug) != row["config_key"] or key in results:
-            continue  # another benchmark's key, or an older run of this one
-        results[key] = ModelResult(row["run_id"], row["value"], row["stderr"], row["n"], row["normalized"],
-                                   row["scale_max"], row["higher_is_better"])
-        infos.setdefault(slug, BenchmarkInfo(
-            slug, row["benchmark__title"] or slug, row["benchmark__category"], row["metric"],
-            row["benchmark__is_group"], tuple((row["benchmark__task_spec"] or {}).get("members", ())),
-        ))
-    return [infos[slug] for slug in order if slug in infos], results
+    for (model_id, slug, key), row in latest.items():  # model_a's keys in recency order within each benchmark
+        other = latest.get((model_b.pk, slug, key))
+        if model_id != model_a.pk or other is None or (model_a.pk, slug) in results:
+            continue
+        results[(model_a.pk, slug)], results[(model_b.pk, slug)] = _result(row), _result(other)
+        infos[slug] = _info(row)
+    return [infos[slug] for slug in sorted(infos)], results
 
 
 def _item_values(results: Iterable[ModelResult], benchmarks: list[BenchmarkInfo]) -> dict[int, dict[Item, float]]:
@@ -328,3 +367,43 @@ def _samples_for(keys: list[Item], run_ids: list[int]) -> dict[tuple[int, str, i
 
 def _value(result: ModelResult | None) -> float | None:
     return result.value if result else None
+
+
+# -- few-shot prompting of a base against its fine-tune -------------------------------------------
+FEWSHOT_COUNTS = (0, 1, 3, 5)
+
+
+@dataclass(frozen=True)
+class FewshotPoint:
+    benchmark: str
+    shots: int
+    model: ModelEntry
+    result: ModelResult
+
+
+def fewshot_points(*, tuned: ModelEntry, base: ModelEntry, benchmarks: Sequence[str], user,
+                   shots: Sequence[int] = FEWSHOT_COUNTS) -> list[FewshotPoint]:
+    """The base at each shot count and the fine-tune at zero shots on the same items (the configuration of the
+    fine-tune's latest zero-shot run of each benchmark, shots changed). Two queries."""
+    from runner.suites import task_config_key
+
+    wanted: dict[str, tuple[str, int]] = {}  # configuration key -> (benchmark, shots)
+    for row in _latest_primary_rows([tuned], user, benchmark__slug__in=list(benchmarks)).values(
+            "benchmark__slug", "config_key", "run__config"):
+        slug = row["benchmark__slug"]
+        config = row["run__config"] or {}
+        recorded = config.get("tasks", {}).get(slug)
+        if not recorded or recorded["num_fewshot"] != 0 or any(s == slug for s, _ in wanted.values()):
+            continue  # not zero-shot, or an older run of a benchmark already taken
+        for count in sorted({0, *shots}):
+            key = task_config_key(slug=slug, spec_hash=recorded["spec_hash"], limit=recorded["limit"],
+                                  items=recorded["items"], num_fewshot=count,
+                                  chat_template=bool(config.get("chat_template")))
+            wanted[key] = (slug, count)
+    points: dict[tuple[str, int, int], FewshotPoint] = {}
+    for row in _latest_primary_rows([tuned, base], user, config_key__in=list(wanted)):
+        slug, count = wanted[row["config_key"]]
+        model = tuned if row["run__model_id"] == tuned.pk else base
+        if model == base or count == 0:
+            points.setdefault((slug, count, model.pk), FewshotPoint(slug, count, model, _result(row)))
+    return sorted(points.values(), key=lambda p: (p.benchmark, p.model != base, p.shots))

@@ -8,6 +8,7 @@ urlpatterns = [
     path("models/", views.model_list, name="model_list"),
     path("models/<slug:slug>/", views.model_detail, name="model_detail"),
     path("models/<slug:slug>/watch/", views.model_watch, name="model_watch"),
+    path("models/<slug:slug>/vs-base/", views.model_vs_base, name="model_vs_base"),
     path("models/<slug:slug>/performance/", views.model_performance, name="model_performance"),
     path("performance/", views.performance_grid, name="performance"),
     path("assets/plotly.min.js", views.plotly_js, name="plotly_js"),

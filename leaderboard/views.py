@@ -23,7 +23,7 @@ from evaluations.models import ModelEntry, RunStatus
 from evaluations.services import manifests as manifest_services
 from evaluations.services import regressions, runs
 from evaluations.selectors import visible_runs
-from leaderboard import charts, compare, exports, performance, selectors
+from leaderboard import charts, compare, exports, finetunes, performance, selectors
 
 CORRECT_CHOICES: dict[str, bool | None] = {"": None, "true": True, "false": False}
 RUNS_PER_PAGE = 50
@@ -232,3 +232,10 @@ def compare_download(request: HttpRequest, fmt: str) -> HttpResponse:
     if fmt == exports.CSV:
         return exports.csv_response(f"{name}.csv", exports.COMPARISON_HEADER, exports.comparison_records(comparison))
     return exports.json_response(f"{name}.json", exports.comparison_document(comparison))
+
+
+def model_vs_base(request: HttpRequest, slug: str) -> HttpResponse:
+    page = finetunes.vs_base_page(slug=slug, user=request.user)
+    if page is None:
+        raise Http404("No such fine-tuned model")
+    return render(request, "leaderboard/model_vs_base.html", {"page": page})

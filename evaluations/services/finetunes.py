@@ -38,7 +38,7 @@ def finetune_lora(*, base: ModelEntry, data: str, name: str = "", output: Path |
     loaded = TransformersBackend(str(model_path(base.location)), dtype="float32", device="cpu", share_prefix=False)
     report = train_lora(loaded.model, loaded.tokenizer, examples, output, settings=settings, on_step=on_step)
     model = model_register_adapter(name=name, base=base, adapter=str(output), relation=ModelEntry.Relation.FINE_TUNE,
-                                   user=user)
+                                   target_benchmarks=list(domain.train), user=user)
     return Finetune(model, domain, report, output)
 
 

@@ -139,17 +139,25 @@ class LineageError(BenchsiteError):
 
 
 def model_set_lineage(*, model: ModelEntry, base: ModelEntry | str | None, relation: str = "",
-                      adapter: str = "") -> ModelEntry:
+                      adapter: str = "", target_benchmarks: list[str] | None = None) -> ModelEntry:
     """Record what `model` derives from and how; `base=None` makes it a base model again.
 
     `base` is an entry or a registered name/slug. `adapter` is a PEFT folder (adapter_config.json) or a GGUF
-    LoRA file, hashed here like model files. Called by the CLI and by web/API submission alike.
+    LoRA file, hashed here like model files. `target_benchmarks` names the fine-tune's target domain (the
+    vs-base page sets its gains against losses elsewhere). Called by the CLI and by web/API submission alike.
     """
+    from runner.catalog import TASKS, GROUPS
+
+    targets = list(target_benchmarks or [])
+    unknown = [slug for slug in targets if slug not in TASKS and slug not in GROUPS]
+    if unknown:
+        raise LineageError(f"unknown target benchmark {', '.join(unknown)}")
     if base is None:
         if relation or adapter:
             raise LineageError(f"{model.name}: a relation or an adapter needs a base model")
         model.base_model, model.base_relation, model.adapter, model.adapter_sha256 = None, "", "", ""
-        model.save(update_fields=["base_model", "base_relation", "adapter", "adapter_sha256"])
+        model.target_benchmarks = []
+        model.save(update_fields=["base_model", "base_relation", "adapter", "adapter_sha256", "target_benchmarks"])
         return model
     if isinstance(base, str):
         found = model_find(base)
@@ -182,13 +190,14 @@ def model_set_lineage(*, model: ModelEntry, base: ModelEntry | str | None, relat
                                "nor a GGUF LoRA file")
         adapter, adapter_sha256 = str(adapter_path.resolve()), sha256_path(adapter_path)
     model.base_model, model.base_relation = base, relation
-    model.adapter, model.adapter_sha256 = adapter, adapter_sha256
-    model.save(update_fields=["base_model", "base_relation", "adapter", "adapter_sha256"])
+    model.adapter, model.adapter_sha256, model.target_benchmarks = adapter, adapter_sha256, targets
+    model.save(update_fields=["base_model", "base_relation", "adapter", "adapter_sha256", "target_benchmarks"])
     return model
 
 
 def model_register_adapter(*, name: str, base: ModelEntry | str, adapter: str,
-                           relation: str = ModelEntry.Relation.FINE_TUNE, user=None) -> ModelEntry:
+                           relation: str = ModelEntry.Relation.FINE_TUNE, target_benchmarks: list[str] | None = None,
+                           user=None) -> ModelEntry:
     """A model that is its base's weights plus an adapter: it loads the base's files, then the adapter."""
     base_entry = base if isinstance(base, ModelEntry) else model_find(base)
     if base_entry is None:
@@ -199,4 +208,5 @@ def model_register_adapter(*, name: str, base: ModelEntry | str, adapter: str,
             "location", "source_kind", "family", "license", "revision", "parameter_count", "file_sha256",
             "format", "quantization", "dtype")} | {"submitted_by": user},
     )
-    return model_set_lineage(model=entry, base=base_entry, relation=relation, adapter=adapter)
+    return model_set_lineage(model=entry, base=base_entry, relation=relation, adapter=adapter,
+                             target_benchmarks=target_benchmarks)

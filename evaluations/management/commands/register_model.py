@@ -29,12 +29,13 @@ class Command(BaseCommand):
         parser.add_argument("--relation", default="", choices=["", *ModelEntry.Relation.values],
                             help="how it derives from --base (default: adapter with --adapter, else fine_tune)")
         parser.add_argument("--adapter", default="", help="PEFT adapter folder or GGUF LoRA file (needs --base)")
+        parser.add_argument("--target", default="", help="a fine-tune's target benchmarks, comma-separated")
 
     def handle(self, *args, **options) -> None:
         location: str = options["location"]
         path = Path(location).expanduser()
-        if options["adapter"] and not options["base"]:
-            raise CommandError("--adapter needs --base (the model the adapter is loaded on)", returncode=2)
+        if (options["adapter"] or options["target"]) and not options["base"]:
+            raise CommandError("--adapter and --target need --base (the model it derives from)", returncode=2)
         if not location and not options["adapter"]:
             raise CommandError("give the model's location (or --base and --adapter)", returncode=2)
         try:
@@ -56,6 +57,7 @@ class Command(BaseCommand):
             return model_entries.model_register_adapter(
                 name=options["name"] or Path(options["adapter"]).name, base=options["base"],
                 adapter=options["adapter"], relation=options["relation"] or ModelEntry.Relation.ADAPTER,
+                target_benchmarks=_slugs(options["target"]),
             )
         if path.exists():
             location, kind = str(path.resolve()), ModelEntry.SourceKind.LOCAL
@@ -73,5 +75,9 @@ class Command(BaseCommand):
         )
         if options["base"]:
             model_entries.model_set_lineage(model=entry, base=options["base"], relation=options["relation"],
-                                            adapter=options["adapter"])
+                                            adapter=options["adapter"], target_benchmarks=_slugs(options["target"]))
         return entry
+
+
+def _slugs(text: str) -> list[str]:
+    return [slug.strip() for slug in text.split(",") if slug.strip()]
