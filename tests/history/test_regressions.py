@@ -192,11 +192,13 @@ def test_finishing_a_run_detects_its_regressions(monkeypatch, settings, tmp_path
     """Through the real finish path: two runs of one plan with the test stand-in backend, the first one's stored
     answers then made all right, so the second (the same answers as the first had) is truly worse."""
     from evaluations.models import Sample
-    from evaluations.services import model_entries, plans, runs, shards
+    from evaluations.services import plans, runs, shards
 
     settings.BENCHSITE_SIGNING_KEY = str(tmp_path / "ed25519.pem")
-    model = model_entries.model_resolve(reference="SmolLM2-135M-Instruct")
-    plan = plans.run_plan(model=model, backend="fake", benchmarks=["arc_easy"], limit=60)
+    weights = tmp_path / "stand-in.gguf"
+    weights.write_bytes(b"not a model: the test backend never reads it")
+    model = ModelEntryFactory(name="stand-in", location=str(weights))
+    plan = plans.run_plan(model=model, backend="fake", benchmarks=["arc_easy"], limit=30)
     enqueued = []
     monkeypatch.setattr(regressions, "_enqueue_notifications", enqueued.extend)
     first = shards.run_execute(run=runs.run_create(plan=plan), plan=plan)
@@ -208,7 +210,7 @@ def test_finishing_a_run_detects_its_regressions(monkeypatch, settings, tmp_path
     regression = Regression.objects.get()
     assert (regression.run_id, regression.baseline_run_id, regression.benchmark.slug) == (second.pk, first.pk,
                                                                                           "arc_easy")
-    assert regression.ci_high < -0.01 and regression.n_shared == 60
+    assert regression.ci_high < -0.01 and regression.n_shared == 30
     # The same finish signs each run's manifest.
     assert set(SignedManifest.objects.values_list("run_id", flat=True)) == {first.pk, second.pk}
 
