@@ -160,7 +160,9 @@ def leaderboard_rows(*, suite_id: int | str | None = None, sort: str | None = No
     columns = [Column(slug, titles.get(slug, slug), metrics.get(slug, "")) for slug in slugs]
     cells = {(row["run__model_id"], row["benchmark__slug"]): _cell(row) for row in latest}
     model_ids = {model_id for model_id, _ in cells}
-    models = ModelEntry.objects.filter(pk__in=model_ids).order_by("name")
+    # Flags a moderator confirmed (community.ModelFlag) are marked on the board, counted in the same query.
+    models = (ModelEntry.objects.filter(pk__in=model_ids)
+              .annotate(confirmed_flags=Count("flags", filter=Q(flags__state="confirmed"))).order_by("name"))
     rows = [_row(model, [cells.get((model.pk, slug)) for slug in slugs]) for model in models]
     sort = sort if sort in {SORT_MODEL, *slugs} else SORT_AVERAGE
     board = Leaderboard(columns, rows, sort, descending, suite, suites)

@@ -7,7 +7,7 @@ from django.test import Client
 from django.urls import reverse
 
 from community.models import BenchmarkReview, ModelFlag, ModerationLogEntry
-from tests.leaderboard.factories import BenchmarkFactory, ModelEntryFactory
+from tests.leaderboard.factories import BenchmarkFactory, ModelEntryFactory, SuiteFactory, finished_run
 
 pytestmark = pytest.mark.django_db
 
@@ -42,6 +42,22 @@ def test_a_flag_shows_on_the_model_page_only_once_confirmed(people):
     assert "Flagged: Contaminated (trained on test data)." in html and "The overlap is documented." in html
     entry = ModerationLogEntry.objects.get()
     assert (entry.action, entry.actor, entry.target_id) == ("flag.confirm", people["mod"], flag.pk)
+
+
+def test_a_confirmed_flag_is_marked_on_the_leaderboard(people):
+    flagged, clean = ModelEntryFactory(name="flagged-model"), ModelEntryFactory(name="clean-model")
+    SuiteFactory(order=["arc_easy"])
+    for model in (flagged, clean):
+        finished_run(model, {"arc_easy": 0.6})
+    flag = ModelFlag.objects.create(model=flagged, author=people["bob"], kind="merge", text="a merge")
+    board = client_for().get(reverse("leaderboard:index")).content.decode()
+    assert "⚑ flagged" not in board  # open flags stay with the moderators
+    client_for(people["mod"]).post(reverse("community:flag_moderate", args=[flag.pk]),
+                                   {"decision": "confirm", "reason": "Its card says so."})
+    board = client_for().get(reverse("leaderboard:index")).content.decode()
+    assert board.count("⚑ flagged") == 1
+    row = board[board.index('data-model="flagged-model"'):]
+    assert row.index("⚑ flagged") < row.index("</tr>")
 
 
 def test_reviews_are_published_by_a_moderator_and_two_approving_ones_verify(people):
