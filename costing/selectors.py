@@ -5,6 +5,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db.models import Q
+from django.db.models.fields.json import KeyTransform
 
 from costing.calculators import LoadPoint, hourly_capital_usd, usd_per_1m_tokens
 from costing.models import HardwareEntry
@@ -71,11 +72,11 @@ def measured_servings(user, *, model_ids: Iterable[int] | None = None) -> list[M
     profiles = PerformanceProfile.objects.filter(Q(run__isnull=True) | Q(run__in=visible_runs(user)))
     if model_ids is not None:
         profiles = profiles.filter(model_id__in=list(model_ids))
+    # Only the concurrency curve of each record: the rest (sweeps, resources) can be large and is not needed here.
     rows = profiles.select_related("model").only(
-        "pk", "model_id", "model__name", "preset", "backend", "backend_options", "hardware_label", "results",
-        "output_tokens_per_s",
-        "peak_memory_bytes", "energy_per_1k_tokens_j", "energy_source", "created_at",
-    ).order_by("-created_at", "-pk")
+        "pk", "model_id", "model__name", "preset", "backend", "backend_options", "hardware_label",
+        "output_tokens_per_s", "peak_memory_bytes", "energy_per_1k_tokens_j", "energy_source", "created_at",
+    ).annotate(curve_points=KeyTransform("concurrency", "results")).order_by("-created_at", "-pk")
     latest: dict[tuple, MeasuredServing] = {}
     for profile in rows:
         key = (profile.model_id, profile.preset, profile.backend, profile.hardware_label)
@@ -93,7 +94,8 @@ def serving_find(profile_id: int | str | None, user) -> MeasuredServing | None:
 
 
 def serving_of(profile: PerformanceProfile) -> MeasuredServing:
-    points = sorted(profile.results.get("concurrency") or [], key=lambda point: point.get("concurrency", 1))
+    stored = profile.curve_points if hasattr(profile, "curve_points") else profile.results.get("concurrency")
+    points = sorted(stored or [], key=lambda point: point.get("concurrency", 1))
     curve = tuple(
         LoadPoint(int(point.get("concurrency", 1)), float(point.get("requests_per_s") or 0.0),
                   float(point.get("output_tokens_per_s") or 0.0), (point.get("end_to_end_ms") or {}).get("p95"))

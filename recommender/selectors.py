@@ -169,27 +169,33 @@ def recommend(*, query: RecommendQuery, user) -> Recommendation:
 
 # -- results ----------------------------------------------------------------------------------------
 def _suite_results(suite: Suite, user) -> tuple[list[_Benchmark], dict[tuple[int, str], _Result], list[ModelEntry]]:
-    """The suite's benchmarks with a result, each model's latest matching visible result, the models. Two queries."""
+    """The suite's benchmarks with a result, each model's latest matching visible result, the models. Three queries."""
     entries: dict[str, str] = suite.entries
     order = [slug for slug in (suite.order or sorted(entries)) if slug in entries]
     rows = (
         Score.objects.filter(is_primary=True, run__status=RunStatus.FINISHED, run__in=visible_runs(user),
                              config_key__in=list(entries.values()))
         .order_by("run__model_id", "benchmark__slug", "-run__finished_at", "-run__created_at", "-run_id")
-        .values_list("run__model_id", "run_id", "benchmark__slug", "benchmark__category", "benchmark__is_group",
-                     "benchmark__task_spec", "metric", "value", "normalized", "baseline", "scale_min", "scale_max",
-                     "higher_is_better", "config_key")
+        .values_list("run__model_id", "run_id", "benchmark_id", "benchmark__slug", "metric", "value", "normalized",
+                     "baseline", "scale_min", "scale_max", "higher_is_better", "config_key")
     )
-    infos: dict[str, _Benchmark] = {}
+    first_row: dict[str, tuple[int, str]] = {}  # slug → (benchmark id, metric) of a result that counts
     results: dict[tuple[int, str], _Result] = {}
-    for (model_id, run_id, slug, category, is_group, spec, metric, value, normalized, baseline, low, high,
-         higher_is_better, key) in rows:
+    for (model_id, run_id, benchmark_id, slug, metric, value, normalized, baseline, low, high, higher_is_better,
+         key) in rows:
         if entries.get(slug) != key or (model_id, slug) in results:
             continue  # another benchmark's configuration, or an older run
         best = high if higher_is_better else low
         results[(model_id, slug)] = _Result(run_id, value, normalized, low if baseline is None else baseline, best,
                                             metric)
-        infos.setdefault(slug, _Benchmark(slug, category, metric, is_group, tuple((spec or {}).get("members", ()))))
+        first_row.setdefault(slug, (benchmark_id, metric))
+    # The benchmark rows once each: a task spec is kilobytes, not to be fetched again with every score.
+    specs = {pk: (category, is_group, spec) for pk, category, is_group, spec in Benchmark.objects.filter(
+        pk__in=[pk for pk, _ in first_row.values()]).values_list("pk", "category", "is_group", "task_spec")}
+    infos = {}
+    for slug, (benchmark_id, metric) in first_row.items():
+        category, is_group, spec = specs[benchmark_id]
+        infos[slug] = _Benchmark(slug, category, metric, is_group, tuple((spec or {}).get("members", ())))
     model_ids = {model_id for model_id, _ in results}
     models = list(ModelEntry.objects.filter(pk__in=model_ids).order_by("name"))
     return [infos[slug] for slug in order if slug in infos], results, models
@@ -228,8 +234,8 @@ def _serving_figures(models: list[ModelEntry], results: dict[tuple[int, str], _R
 
 
 def _run_estimates(run_ids: set[int]) -> dict[int, tuple[int | None, dict]]:
-    return {pk: (estimate, config) for pk, estimate, config in
-            Run.objects.filter(pk__in=run_ids).values_list("pk", "estimated_memory_bytes", "config")}
+    return {pk: (estimate, {"backend_options": options}) for pk, estimate, options in
+            Run.objects.filter(pk__in=run_ids).values_list("pk", "estimated_memory_bytes", "config__backend_options")}
 
 
 def model_figures(model: ModelEntry, servings: list[MeasuredServing], run_estimate: tuple[int | None, dict] | None,

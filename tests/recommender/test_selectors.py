@@ -136,7 +136,7 @@ def test_a_constant_number_of_queries_and_stored_items_read_once(market):
     samples = Sample._meta.db_table
     assert any(samples in query["sql"] for query in first.captured_queries)
     assert not any(samples in query["sql"] for query in second.captured_queries)  # finished runs' items: cached
-    assert len(second.captured_queries) == 4  # scores, models, profiles, run estimates
+    assert len(second.captured_queries) == 5  # scores, benchmarks, models, profiles, run estimates
 
 
 def candidate(name: str, score: float, *, usd: float | None, memory: float | None, tied: bool = False,
