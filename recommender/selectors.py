@@ -18,12 +18,11 @@ from django.db.models import FloatField
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 
-from costing.calculators import usd_per_1m_tokens
 from costing.models import HardwareEntry
-from costing.selectors import MeasuredServing, hardware_hourly_usd, matches_hardware, measured_servings
-from evaluations.models import Benchmark, ModelEntry, Run, RunStatus, Sample, Score, Suite
+from evaluations.models import Benchmark, ModelEntry, RunStatus, Sample, Score, Suite
 from evaluations.selectors import visible_runs
-from recommender import estimates
+from recommender.advice import advice, tradeoff_line
+from recommender.figures import Figures, serving_figures
 from recommender.ranking import BenchmarkItems, pareto_front, pareto_probability, weighted_ranking
 
 AXES = {  # name: (title, unit, higher is better)
@@ -36,8 +35,6 @@ AXES = {  # name: (title, unit, higher is better)
 COST_AXES = ("usd_per_1m", "p95_latency_ms", "memory_gb", "joules_per_token")
 DEFAULT_CONTEXT = 4096
 ITEM_CACHE_SECONDS = 24 * 3600
-ADVICE_POINTS = 3.0  # advice names alternatives at most this many points below the leader (or tied with it)
-ADVICE_GAIN = 1.2  # … that need at most 1/1.2 of its cost or memory
 NUMBER = r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]{1,2})?$"  # a JSON number as text, in float range
 
 
@@ -60,22 +57,6 @@ class RecommendQuery:
     context_tokens: int = DEFAULT_CONTEXT
     seed: int = 0
     resamples: int = 1000
-
-
-@dataclass
-class Figures:
-    """A model's serving figures on the chosen hardware; `estimated` names those not measured there."""
-
-    memory_gb: float | None = None
-    tokens_per_s: float | None = None  # one request at a time
-    p95_latency_ms: float | None = None
-    usd_per_1m: float | None = None
-    joules_per_token: float | None = None
-    estimated: list[str] = field(default_factory=list)
-    measured_on: str = ""  # the profile's hardware label, when something was measured
-
-    def value(self, axis: str) -> float | None:
-        return getattr(self, axis)
 
 
 @dataclass
@@ -151,7 +132,8 @@ def recommend(*, query: RecommendQuery, user) -> Recommendation:
     if not weighted:
         recommendation.notes.append("No benchmark of this suite version is in a category with a positive weight.")
         return recommendation
-    figures = _serving_figures(models, results, query, user)
+    run_of = {model_id: result.run_id for (model_id, _), result in results.items()}
+    figures = serving_figures(models, run_of, hardware=query.hardware, context_tokens=query.context_tokens, user=user)
     feasible: list[ModelEntry] = []
     category_scores: dict[int, dict[str, float | None]] = {}
     for model in models:
@@ -219,72 +201,6 @@ def _category_scores(model: ModelEntry, benchmarks: list[_Benchmark],
         if result is not None and result.normalized is not None:
             values.append(result.normalized * 100)
     return {category: (sum(values) / len(values) if values else None) for category, values in grouped.items()}
-
-
-# -- serving figures --------------------------------------------------------------------------------
-def _serving_figures(models: list[ModelEntry], results: dict[tuple[int, str], _Result], query: RecommendQuery,
-                     user) -> dict[int, Figures]:
-    servings: dict[int, list[MeasuredServing]] = {}
-    for serving in measured_servings(user, model_ids=[model.pk for model in models]):
-        servings.setdefault(serving.model_id, []).append(serving)
-    runs = _run_estimates({result.run_id for result in results.values()})
-    run_of = {model_id: run_id for (model_id, _), result in results.items() for run_id in [result.run_id]}
-    return {model.pk: model_figures(model, servings.get(model.pk, []), runs.get(run_of.get(model.pk)), query)
-            for model in models}
-
-
-def _run_estimates(run_ids: set[int]) -> dict[int, tuple[int | None, dict]]:
-    return {pk: (estimate, {"backend_options": options}) for pk, estimate, options in
-            Run.objects.filter(pk__in=run_ids).values_list("pk", "estimated_memory_bytes", "config__backend_options")}
-
-
-def model_figures(model: ModelEntry, servings: list[MeasuredServing], run_estimate: tuple[int | None, dict] | None,
-                  query: RecommendQuery) -> Figures:
-    """Measured on the chosen hardware where a profile matches it, else estimated (and named in `estimated`)."""
-    hardware = query.hardware
-    on_hardware = [s for s in servings if matches_hardware(s, hardware)] if hardware else servings
-    measured = on_hardware[0] if on_hardware else None
-    figures = Figures(measured_on=measured.hardware_label if measured else "")
-    weights = estimates.weights_bytes(model.parameter_count, model.quantization, model.dtype)
-    estimated_total, config = run_estimate or (None, {})
-    options = (config or {}).get("backend_options") or {}
-    kv = estimates.kv_bytes_per_token(estimated_total_bytes=estimated_total, weights=weights,
-                                      context=options.get("n_ctx", estimates.DEFAULT_CONTEXT),
-                                      batch=options.get("batch_size", 1))
-    peak = next((s for s in servings if s.peak_memory_bytes), None)
-    if peak is not None:
-        # Measured at the profile's own context; a longer one adds its KV cache where its size per token is known.
-        extra = query.context_tokens - (peak.context_tokens or query.context_tokens)
-        grow = extra > 0 and kv is not None
-        figures.memory_gb = (peak.peak_memory_bytes + (extra * kv if grow else 0)) / 1e9
-        if grow:
-            figures.estimated.append("memory_gb")
-    else:
-        total = estimates.memory_bytes(weights=weights, kv_per_token=kv, context=query.context_tokens)
-        figures.memory_gb = total / 1e9 if total is not None else None
-        figures.estimated.append("memory_gb")
-    full_load = None
-    if measured is not None and measured.tokens_per_s:
-        figures.tokens_per_s, figures.p95_latency_ms = measured.tokens_per_s, measured.p95_latency_ms
-        full_load = measured.tokens_per_s_full_load
-        figures.joules_per_token = measured.joules_per_token
-    else:
-        bandwidth = hardware.memory_bandwidth_gb_s if hardware else None
-        figures.tokens_per_s = full_load = estimates.decode_tokens_per_s(weights=weights, bandwidth_gb_s=bandwidth)
-        figures.estimated += ["tokens_per_s"]
-    if figures.p95_latency_ms is None:
-        figures.p95_latency_ms = estimates.latency_ms(figures.tokens_per_s)
-        figures.estimated.append("p95_latency_ms")
-    if figures.joules_per_token is None:
-        figures.joules_per_token = estimates.joules_per_token(power_w=hardware.tdp_w if hardware else None,
-                                                              tokens_per_s=full_load)
-        figures.estimated.append("joules_per_token")
-    hourly = hardware_hourly_usd(hardware) if hardware else None
-    if hourly is not None and full_load:
-        figures.usd_per_1m = usd_per_1m_tokens(hourly, full_load)
-        if "tokens_per_s" in figures.estimated:
-            figures.estimated.append("usd_per_1m")
-    return figures
 
 
 # -- constraints ------------------------------------------------------------------------------------
@@ -401,52 +317,6 @@ def _stored_item_values(run_ids: set[int], benchmarks: list[_Benchmark]) -> dict
             if math.isfinite(value):
                 values[run_id].setdefault(slug_of[benchmark_id], {})[doc_id] = value
     return values
-
-
-def advice(ranked: list[Candidate], *, within_points: float = ADVICE_POINTS) -> list[str]:
-    """Cheaper or smaller models that give up little quality against the leader: within `within_points`, or tied."""
-    if len(ranked) < 2:
-        return []
-    leader, tips = ranked[0], []
-    close = [c for c in ranked[1:] if c.tied_with_leader or leader.score - c.score <= within_points]
-    for axis, noun in (("usd_per_1m", "cost per 1M tokens"), ("memory_gb", "memory")):
-        mine = leader.figures.value(axis)
-        options = [c for c in close if c.figures.value(axis) is not None and mine is not None
-                   and c.figures.value(axis) * ADVICE_GAIN <= mine]
-        if not options:
-            continue
-        best = min(options, key=lambda c: c.figures.value(axis))
-        same_family = best.model.family and best.model.family == leader.model.family
-        build = f" (a {best.model.quantization or best.model.dtype or 'different'} build of the same family)" \
-            if same_family else ""
-        tie = ", statistically tied" if best.tied_with_leader else ""
-        tips.append(f"{best.model.name}{build} is {leader.score - best.score:.1f} points below {leader.model.name}"
-                    f"{tie}, at {_times(mine / best.figures.value(axis))}× less {noun}.")
-    return tips
-
-
-def tradeoff_line(candidate: Candidate, ranked: list[Candidate]) -> str:
-    """"3.1 points below X, 2.4× cheaper per 1M tokens": against the leader, or the leader against the runner-up."""
-    if len(ranked) < 2:
-        return "the only model that meets every limit"
-    other = ranked[1] if candidate is ranked[0] else ranked[0]
-    gap = candidate.score - other.score
-    parts = [f"{abs(gap):.1f} points {'above' if gap >= 0 else 'below'} {other.model.name}"]
-    for axis, smaller, larger in (("usd_per_1m", "cheaper per 1M tokens", "dearer per 1M tokens"),
-                                  ("memory_gb", "less memory", "the memory")):
-        mine, theirs = candidate.figures.value(axis), other.figures.value(axis)
-        if mine and theirs and not 1 / 1.05 < theirs / mine < 1.05:  # within 5% is no trade-off to mention
-            parts.append(_relative(theirs / mine, smaller, larger))
-    return ", ".join(parts)
-
-
-def _relative(ratio: float, smaller: str, larger: str) -> str:
-    """"2.4× cheaper" when the other costs `ratio` (> 1) times this one's, "2.4× dearer" when 1/ratio does."""
-    return f"{_times(ratio)}× {smaller}" if ratio >= 1 else f"{_times(1 / ratio)}× {larger}"
-
-
-def _times(ratio: float) -> str:
-    return f"{ratio:.0f}" if ratio >= 10 else f"{ratio:.1f}"
 
 
 def _figure(value: float) -> str:

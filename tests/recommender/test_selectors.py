@@ -142,14 +142,15 @@ def test_a_constant_number_of_queries_and_stored_items_read_once(market):
 def candidate(name: str, score: float, *, usd: float | None, memory: float | None, tied: bool = False,
               family: str = "", quantization: str = ""):
     from evaluations.models import ModelEntry
-    from recommender.selectors import Candidate, Figures
+    from recommender.figures import Figures
+    from recommender.selectors import Candidate
 
     return Candidate(ModelEntry(name=name, family=family, quantization=quantization), score, score - 2, score + 2,
                      0.0, 0.0, tied, True, 1.0, Figures(memory_gb=memory, usd_per_1m=usd), {})
 
 
 def test_advice_names_cheaper_and_smaller_models_close_to_the_leader():
-    from recommender.selectors import advice
+    from recommender.advice import advice
 
     leader = candidate("big", 80.0, usd=3.0, memory=16.0, family="llama", quantization="F16")
     ranked = [leader, candidate("big-q4", 78.5, usd=1.0, memory=5.0, family="llama", quantization="Q4_K_M"),
