@@ -66,3 +66,18 @@ def test_other_options_or_the_cache_switched_off_compute_everything(loads):
         run = evaluate(**options)
         assert run_cache_summary(run=run)["cached"] == 0 and loads
     assert run.config["response_cache"] is False
+
+
+def test_a_fine_tune_sharing_its_base_file_never_reuses_the_base_answers():
+    from evaluations.models import Run
+    from evaluations.services.responses import response_identity
+
+    base = {"model": {"name": "base", "sha256": "a" * 64}, "backend_options": {}, "response_cache": True}
+    tuned = {**base, "model": {"name": "base-lora", "sha256": "a" * 64, "adapter_sha256": "b" * 64}}
+    renamed = {**base, "model": {"name": "another name", "sha256": "a" * 64}}
+    identity = response_identity(Run(backend="hf", config=base))
+    assert response_identity(Run(backend="hf", config=tuned)) != identity
+    assert response_identity(Run(backend="hf", config=renamed)) == identity  # same bytes, same answers
+    assert response_identity(Run(backend="llama_cpp", config=base)) != identity
+    assert response_identity(Run(backend="openai", config=base)) is None
+    assert response_identity(Run(backend="hf", config={**base, "response_cache": False})) is None

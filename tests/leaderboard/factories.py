@@ -6,6 +6,8 @@ and the baseline-normalised value the leaderboard averages.
 """
 from __future__ import annotations
 
+import hashlib
+
 from datetime import timedelta
 
 import factory
@@ -44,7 +46,8 @@ class ModelEntryFactory(factory.django.DjangoModelFactory):
     license = "apache-2.0"
     source_kind = ModelEntry.SourceKind.LOCAL
     location = factory.LazyAttribute(lambda entry: f"/models/{entry.name}.gguf")
-    file_sha256 = "ab" * 32
+    # Distinct models have distinct files: the response cache (rightly) treats equal hashes as one model.
+    file_sha256 = factory.LazyAttribute(lambda entry: hashlib.sha256(entry.name.encode()).hexdigest())
     format = "gguf"
     quantization = "Q8_0"
 
