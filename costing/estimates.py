@@ -33,7 +33,8 @@ class CostEstimate:
     capacity: Capacity | None
     replicas: int
     energy_kwh_per_1m_tokens: float | None
-    energy_measured: bool
+    energy_measured: bool  # J/token measured (NVML or RAPL) by the profile, not estimated by it or here
+    energy_source: str  # where the J/token comes from, in words
     co2_g_per_1m_tokens: float | None
     tornado: list[TornadoBar]
     uncertainty: dict[str, Percentiles]
@@ -121,13 +122,17 @@ def cost_estimate(*, data: dict, user,
         return None, errors
     result = calculators.tco(inputs)
     joules_per_token = serving.joules_per_token if serving and serving.joules_per_token else None
-    energy_measured = joules_per_token is not None
+    from_profile = joules_per_token is not None
+    energy_measured = from_profile and serving.energy_source.startswith("measured")
+    energy_source = (f"the profile's J/token, {serving.energy_source or 'source not recorded'}" if from_profile
+                     else "estimated from rated power")
     if joules_per_token is None and inputs.power_w:
         joules_per_token = inputs.power_w / inputs.tokens_per_s  # rated power at full load: an estimate
     energy = calculators.energy_kwh_per_1m_tokens(joules_per_token, inputs.pue) if joules_per_token else None
     estimate = CostEstimate(
         inputs=inputs, result=result, sources=sources, hardware=hardware, serving=serving, capacity=capacity,
         replicas=capacity.replicas if capacity else 1, energy_kwh_per_1m_tokens=energy, energy_measured=energy_measured,
+        energy_source=energy_source,
         co2_g_per_1m_tokens=energy * inputs.grid_g_co2_per_kwh if energy is not None else None,
         tornado=calculators.tornado(inputs), uncertainty=calculators.monte_carlo(inputs, seed=data.get("seed", 0)),
         notes=notes,

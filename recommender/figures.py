@@ -73,6 +73,8 @@ def model_figures(model: ModelEntry, servings: list[MeasuredServing], run_estima
         figures.tokens_per_s, figures.p95_latency_ms = measured.tokens_per_s, measured.p95_latency_ms
         full_load = measured.tokens_per_s_full_load
         figures.joules_per_token = measured.joules_per_token
+        if measured.joules_per_token is not None and not measured.energy_source.startswith("measured"):
+            figures.estimated.append("joules_per_token")  # the profiler's own estimate (rated power × CPU time)
     else:
         bandwidth = hardware.memory_bandwidth_gb_s if hardware else None
         figures.tokens_per_s = full_load = estimates.decode_tokens_per_s(weights=weights, bandwidth_gb_s=bandwidth)

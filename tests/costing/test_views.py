@@ -39,6 +39,7 @@ def test_catalogue_and_profile_fill_the_inputs_and_the_load_curve_sets_utilisati
     assert estimate.inputs.hourly_usd == 0.9 and estimate.inputs.power_w == 100
     assert estimate.result.usd_per_1m_tokens == pytest.approx(0.9 / (200 * 3600 * 0.6) * 1e6)
     assert estimate.energy_measured and estimate.energy_kwh_per_1m_tokens == pytest.approx(0.2 * 1e6 / 3.6e6)
+    assert estimate.energy_source == "the profile's J/token, measured-rapl"
     assert estimate.sources["utilization"] == "from the load curve"
     html = response.content.decode()
     assert 'id="tornado-chart"' in html and 'id="replicas">2<' in html
@@ -53,6 +54,7 @@ def test_a_first_visit_starts_from_the_defaults_and_owned_hardware_is_written_of
     assert estimate.inputs.hourly_usd is None
     assert estimate.result.monthly_cost_usd == pytest.approx(2000 / 36 + 0)  # no electricity price given
     assert not estimate.energy_measured  # rated power over throughput: an estimate, labelled so
+    assert estimate.energy_source == "estimated from rated power"
     assert "estimated from rated power" in response.content.decode()
     first = client.get(reverse(URL))  # nothing measured yet: a prompt for a throughput, not an error
     assert first.status_code == 200 and first.context["values"]["hardware"] == "nvidia-l4"

@@ -208,3 +208,11 @@ def test_a_group_benchmark_pairs_items_across_its_members(db):
     assert unsure.score == pytest.approx(100 * (0.40 - 0.25) / 0.75)
     # Two clusters: a resample draws anatomy and astronomy whole, so sure's score takes three values at most.
     assert sure.ci_low == pytest.approx(100 * (0.9 - 0.25) / 0.75) and sure.ci_high == pytest.approx(100.0)
+
+
+def test_energy_a_profiler_estimated_is_marked_estimated(market):
+    from evaluations.models import PerformanceProfile
+
+    PerformanceProfile.objects.filter(model=market.strong).update(energy_source="estimated")
+    strong = {c.model.name: c for c in run(market).candidates}["strong"].figures
+    assert strong.joules_per_token == pytest.approx(2.0) and strong.estimated == ["joules_per_token"]
