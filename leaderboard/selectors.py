@@ -38,6 +38,8 @@ SORT_AVERAGE = "average"
 SORT_MODEL = "model"
 # Below this many items a score most likely comes from a --limit run: a subset, with wide error bars.
 SUBSET_ITEMS = 100
+LINEAGE_BASE, LINEAGE_DERIVED = "base", "fine_tuned"
+LINEAGE_FILTERS = {LINEAGE_BASE: "Base models only", LINEAGE_DERIVED: "Fine-tunes, merges, adapters, quantizations"}
 # Suites offered first when no suite is asked for: the full one once it has results, else the demo.
 DEFAULT_SUITE_ORDER = ("standard", "demo")
 
@@ -87,6 +89,7 @@ class Leaderboard:
     descending: bool
     suite: Suite | None = None
     suites: list[Suite] = field(default_factory=list)
+    lineage: str = ""  # "", LINEAGE_BASE or LINEAGE_DERIVED
 
 
 @dataclass
@@ -134,7 +137,7 @@ def suite_choices() -> list[Suite]:
 
 
 def leaderboard_rows(*, suite_id: int | str | None = None, sort: str | None = None,
-                     descending: bool = True) -> Leaderboard:
+                     descending: bool = True, lineage: str | None = None) -> Leaderboard:
     """Models × the chosen suite version's benchmarks, from public finished runs whose configuration matches.
 
     A cell is the latest primary score whose configuration key equals the suite's for that benchmark, so
@@ -163,9 +166,12 @@ def leaderboard_rows(*, suite_id: int | str | None = None, sort: str | None = No
     # Flags a moderator confirmed (community.ModelFlag) are marked on the board, counted in the same query.
     models = (ModelEntry.objects.filter(pk__in=model_ids)
               .annotate(confirmed_flags=Count("flags", filter=Q(flags__state="confirmed"))).order_by("name"))
+    lineage = lineage if lineage in LINEAGE_FILTERS else ""
+    if lineage:  # base models have no base; everything derived (fine-tune, merge, adapter, quantization) has one
+        models = models.filter(base_model__isnull=lineage == LINEAGE_BASE)
     rows = [_row(model, [cells.get((model.pk, slug)) for slug in slugs]) for model in models]
     sort = sort if sort in {SORT_MODEL, *slugs} else SORT_AVERAGE
-    board = Leaderboard(columns, rows, sort, descending, suite, suites)
+    board = Leaderboard(columns, rows, sort, descending, suite, suites, lineage)
     _sort_rows(board)
     return board
 
@@ -181,20 +187,14 @@ class BenchmarkCorrelations:
 
 def benchmark_correlations(board: Leaderboard) -> BenchmarkCorrelations:
     """From the board's cells (no query); a pair with fewer than three models in common has no value."""
-    columns = [(index, column) for index, column in enumerate(board.columns)
-               if sum(row.cells[index] is not None for row in board.rows) >= 3]
-    pearson: list[list[float | None]] = []
-    counts: list[list[int]] = []
-    for first, _ in columns:
-        pearson.append([])
-        counts.append([])
-        for second, _ in columns:
-            pairs = [(row.cells[first].value, row.cells[second].value) for row in board.rows
-                     if row.cells[first] is not None and row.cells[second] is not None]
-            result = statistics.correlation([a for a, _ in pairs], [b for _, b in pairs])
-            pearson[-1].append(None if result.pearson is None else round(result.pearson, 4))
-            counts[-1].append(len(pairs))
-    return BenchmarkCorrelations([column.title for _, column in columns], pearson, counts)
+    import numpy as np
+
+    matrix = np.array([[np.nan if cell is None else cell.value for cell in row.cells] for row in board.rows],
+                      dtype=float).reshape(len(board.rows), len(board.columns))
+    kept = [index for index in range(len(board.columns)) if (~np.isnan(matrix[:, index])).sum() >= 3]
+    r, n = statistics.pearson_pairwise(matrix[:, kept])
+    pearson = [[None if np.isnan(value) else round(float(value), 4) for value in line] for line in r]
+    return BenchmarkCorrelations([board.columns[index].title for index in kept], pearson, n.tolist())
 
 
 def model_radar_axes(detail: ModelDetail) -> list[tuple[str, float | None]]:

@@ -1,6 +1,8 @@
 """Pages of the leaderboard, model and run browser; HTMX requests get the fragment they target."""
 from __future__ import annotations
 
+import dataclasses
+
 from typing import Any
 
 from django.conf import settings
@@ -36,9 +38,15 @@ class HtmxHttpRequest(HttpRequest):
 def leaderboard(request: HtmxHttpRequest) -> HttpResponse:
     board = selectors.leaderboard_rows(
         suite_id=request.GET.get("suite"), sort=request.GET.get("sort"),
-        descending=request.GET.get("dir", "desc") != "asc",
+        descending=request.GET.get("dir", "desc") != "asc", lineage=request.GET.get("lineage"),
     )
-    context = {"board": board, "heatmap": charts.leaderboard_heatmap(board),
+    # Sorted over every model, shown a page at a time; the heat-map draws the page, correlations use all.
+    rows_page = Paginator(board.rows, settings.BENCHSITE_LEADERBOARD_PAGE_SIZE).get_page(request.GET.get("page"))
+    others = request.GET.copy()
+    others.pop("page", None)
+    context = {"board": board, "lineage_filters": selectors.LINEAGE_FILTERS, "rows_page": rows_page,
+               "page_query": others.urlencode(),
+               "heatmap": charts.leaderboard_heatmap(dataclasses.replace(board, rows=list(rows_page.object_list))),
                "correlations": charts.correlation_heatmap(selectors.benchmark_correlations(board))}
     return _page_or_fragment(request, "leaderboard/index.html", "leaderboard/_leaderboard_table.html", context)
 
@@ -195,7 +203,8 @@ def signing_key_pem(request: HttpRequest) -> HttpResponse:
 def leaderboard_download(request: HttpRequest, fmt: str) -> HttpResponse:
     """The board as shown with the same query (suite, sort, dir)."""
     board = selectors.leaderboard_rows(suite_id=request.GET.get("suite"), sort=request.GET.get("sort"),
-                                       descending=request.GET.get("dir", "desc") != "asc")
+                                       descending=request.GET.get("dir", "desc") != "asc",
+                                       lineage=request.GET.get("lineage"))
     name = f"leaderboard-{board.suite.slug}-v{board.suite.version}" if board.suite else "leaderboard"
     if fmt == exports.CSV:
         return exports.csv_response(f"{name}.csv", exports.leaderboard_header(board),

@@ -33,7 +33,8 @@ def sort_query(board: Leaderboard, key: str) -> str:
     else:
         direction = "asc" if key == SORT_MODEL else "desc"
     suite = f"suite={board.suite.pk}&" if board.suite else ""
-    return f"?{suite}sort={key}&dir={direction}"
+    lineage = f"lineage={board.lineage}&" if board.lineage else ""
+    return f"?{suite}{lineage}sort={key}&dir={direction}"
 
 
 @register.simple_tag

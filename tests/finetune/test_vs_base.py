@@ -9,7 +9,8 @@ from django.utils import timezone
 
 from evaluations.models import Benchmark, ModelEntry, Run, RunStatus, Sample, Score
 from evaluations.services import model_entries, plans, runs
-from leaderboard import finetunes
+from leaderboard import finetunes, selectors
+from tests.leaderboard.conftest import board  # noqa: F401  (the leaderboard's small board fixture)
 
 pytestmark = pytest.mark.django_db
 LIMIT = 40
@@ -111,3 +112,16 @@ def test_the_lineage_tree_goes_from_the_root_down():
     assert (tree.model, tree.children[0].model, tree.children[0].children[0].model) == (a, b, c)
     assert tree.children[0].children[0].current and not tree.current
     assert finetunes.model_lineage(ModelEntry.objects.create(name="Alone", location="x", source_kind="local")) is None
+
+
+def test_the_leaderboard_filters_base_models_from_derived_ones(board, django_assert_num_queries):
+    model_entries.model_set_lineage(model=board.gamma, base=board.alpha, relation="fine_tune")
+    model_entries.model_set_lineage(model=board.beta, base=board.alpha, relation="quantization")
+    names = {lineage: [row.model.name for row in selectors.leaderboard_rows(lineage=lineage).rows]
+             for lineage in ("", "base", "fine_tuned", "bogus")}
+    assert sorted(names[""]) == sorted(names["bogus"]) == ["alpha", "beta", "gamma"]
+    assert (names["base"], sorted(names["fine_tuned"])) == (["alpha"], ["beta", "gamma"])
+    with django_assert_num_queries(5):  # as unfiltered (tests/leaderboard/test_selectors.py): the filter is a WHERE
+        selectors.leaderboard_rows(lineage="fine_tuned")
+    page = Client().get(reverse("leaderboard:index") + "?lineage=fine_tuned").content.decode()
+    assert '<option value="fine_tuned" selected>' in page and "lineage=fine_tuned&amp;sort=" in page

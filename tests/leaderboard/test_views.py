@@ -113,8 +113,8 @@ def test_model_list(client: Client, board: Board, django_assert_num_queries):
 
 def test_model_page_shows_metadata_scores_and_runs(client: Client, board: Board, django_assert_num_queries):
     # model, runs, latest primaries, their metrics with benchmarks, titles; regressions, history, suite labels;
-    # the community's open flags
-    with django_assert_num_queries(9):
+    # the community's open flags; the lineage tree's models derived from it (one per level, none here)
+    with django_assert_num_queries(10):
         html = client.get(reverse("leaderboard:model_detail", args=["alpha"])).content.decode()
 
     for text in ("llama", "1.5B", "apache-2.0", "gguf", "Q8_0", board.alpha.file_sha256, "/models/alpha.gguf"):
