@@ -226,6 +226,27 @@ def correlation(x: Sequence[float], y: Sequence[float]) -> Correlation:
                        _finite(spearman.pvalue))
 
 
+def pearson_pairwise(matrix: np.ndarray, *, min_pairs: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Pearson r of every pair of columns over the rows where both are present (NaN = missing).
+
+    Returns (r, n): r is NaN where fewer than `min_pairs` rows have both or either is constant there.
+    Vectorised per pair, so a board of thousands of models costs milliseconds, not a SciPy call per pair.
+    """
+    values = np.asarray(matrix, dtype=float)
+    present = ~np.isnan(values)
+    columns = values.shape[1]
+    r = np.full((columns, columns), np.nan)
+    n = present.T.astype(int) @ present.astype(int)
+    for i in range(columns):
+        for j in range(i, columns):
+            both = present[:, i] & present[:, j]
+            if n[i, j] < min_pairs:
+                continue
+            value = _pearson(values[both, i], values[both, j])
+            r[i, j] = r[j, i] = np.nan if value is None else value
+    return r, n
+
+
 def is_binary(values: Sequence[float] | np.ndarray) -> bool:
     array = np.asarray(values, dtype=np.float64)
     return bool(np.all((array == 0) | (array == 1)))

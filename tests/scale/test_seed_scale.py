@@ -52,3 +52,38 @@ def test_remove_deletes_every_synthetic_row():
     call_command("seed_scale", "--remove", "--i-know-this-is-synthetic")
     assert not ModelEntry.every.filter(is_synthetic=True).exists()
     assert not Run.objects.exists() and not Score.objects.exists()
+
+
+def test_the_board_is_sorted_over_all_models_and_shown_a_page_at_a_time(client, settings):
+    import re
+
+    seed()
+    settings.BENCHSITE_SHOW_SYNTHETIC = True
+    settings.BENCHSITE_LEADERBOARD_PAGE_SIZE = 5
+    suite = next(s for s in selectors.suite_choices() if s.slug == "synthetic-scale")
+    ranked = [row.model.slug for row in selectors.leaderboard_rows(suite_id=suite.pk).rows]
+    shown = []
+    for page in (1, 2, 3):
+        html = client.get(f"/?suite={suite.pk}&page={page}").content.decode()
+        slugs = re.findall(r'<tr data-model="([^"]+)"', html)
+        assert len(slugs) == (5 if page < 3 else 2)
+        assert f"Models {(page - 1) * 5 + 1}–{(page - 1) * 5 + len(slugs)} of 12" in html
+        shown += slugs
+    assert shown == ranked
+
+
+def test_pairwise_pearson_matches_scipy_on_the_pairs_both_have():
+    import numpy as np
+    from scipy.stats import pearsonr
+
+    from evaluations.statistics import pearson_pairwise
+
+    rng = np.random.default_rng(5)
+    matrix = rng.random((40, 4))
+    matrix[rng.random((40, 4)) < 0.3] = np.nan
+    matrix[:, 3] = np.where(np.isnan(matrix[:, 3]), np.nan, 0.5)  # constant where present: no correlation
+    r, n = pearson_pairwise(matrix)
+    both = ~np.isnan(matrix[:, 0]) & ~np.isnan(matrix[:, 1])
+    assert n[0, 1] == both.sum()
+    assert r[0, 1] == pytest.approx(pearsonr(matrix[both, 0], matrix[both, 1]).statistic)
+    assert r[0, 0] == pytest.approx(1.0) and np.isnan(r[0, 3]) and np.isnan(r[3, 3])
