@@ -43,7 +43,24 @@ DEMO = SuiteSpec(
     "minutes on a laptop.",
     {"arc_easy": 100, "arc_challenge": 100, "hellaswag": 50, "mmlu": 2, "winogrande": 100, "gsm8k": 10, "bfcl": 2},
 )
-SUITES: dict[str, SuiteSpec] = {suite.slug: suite for suite in (STANDARD, DEMO)}
+# Knowledge domains as groups of MMLU subjects, every item at the standard 5 shots: a model's standard-suite MMLU
+# run has the same configuration keys, so it counts on these boards without running again.
+DOMAIN_SUBJECTS: dict[str, tuple[str, ...]] = {
+    "medical": ("anatomy", "clinical_knowledge", "college_medicine", "medical_genetics", "nutrition",
+                "professional_medicine", "virology", "human_aging"),
+    "legal": ("international_law", "jurisprudence", "professional_law"),
+    "financial": ("professional_accounting", "econometrics", "high_school_macroeconomics",
+                  "high_school_microeconomics"),
+    "scientific": ("astronomy", "college_biology", "college_chemistry", "college_physics", "conceptual_physics",
+                   "high_school_biology", "high_school_chemistry", "high_school_physics"),
+}
+DOMAIN_SUITES = tuple(
+    SuiteSpec(f"domain-{domain}", f"{domain.title()} knowledge",
+              f"MMLU's {domain} subjects ({', '.join(s.replace('_', ' ') for s in subjects)}), every item, 5 shots.",
+              {f"mmlu_{subject}": None for subject in subjects})
+    for domain, subjects in DOMAIN_SUBJECTS.items()
+)
+SUITES: dict[str, SuiteSpec] = {suite.slug: suite for suite in (STANDARD, DEMO, *DOMAIN_SUITES)}
 
 
 def task_config_key(
