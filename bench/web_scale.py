@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         ("leaderboard, by name ascending", f"/?suite={suite.pk}&sort=model&dir=asc"),
         ("model list", "/models/"),
         ("model page", f"/models/{first_models[0].slug}/"),
-        ("compare", f"/compare/?models={first_models[0].slug}&models={first_models[1].slug}&suite={suite.pk}"),
+        ("compare", f"/compare/?models={first_models[0].slug},{first_models[1].slug}&suite={suite.pk}"),
         ("recommender", f"/recommend/?suite={suite.pk}"),
         ("API: models", "/api/v1/models/"),
         ("API: runs", "/api/v1/runs/"),
