@@ -27,6 +27,7 @@ from runner.catalog import GROUPS, TASKS
 from runner.engine import prepare_task
 from runner.metrics import Aggregate
 from runner.registry import AGGREGATIONS, SCORERS, ScoreContext
+from runner.templates import Doc
 
 # Entries no answer can pass, with BFCL's own decoder and checker as much as with ours (asserted below):
 # BFCL's Java parser drops the body of `new HashMap<>() {{ put(...); }}`, its Java converter turns every element
@@ -47,7 +48,15 @@ UNREACHABLE = {
 
 @pytest.fixture(scope="module")
 def items() -> dict[str, list]:
-    return {slug: prepare_task(TASKS[slug]).items for slug in GROUPS["bfcl"].members}
+    """Every entry as the scorer sees it (the prompt, slow to render for all 3,641, is tested on a sample)."""
+    found = {}
+    for slug in GROUPS["bfcl"].members:
+        category = slug.removeprefix("bfcl_")
+        found[slug] = [types.SimpleNamespace(doc_id=index, doc=Doc(text="", extra={
+            "id": row["id"], "category": category, "functions": row["function"], "ground_truth": row.get("ground_truth"),
+            "reference_solution": bfcl.reference_answer(row, category)}))
+            for index, row in enumerate(bfcl.read_bfcl(category).rows)]
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -127,25 +136,27 @@ def test_every_single_turn_ast_category_is_a_benchmark_in_the_bfcl_group(items):
 
 # -- prompts ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize("slug", ["bfcl_simple_java", "bfcl_simple_javascript", "bfcl_live_multiple"])
-def test_prompt_is_bfcls_prompt_based_system_prompt_with_its_language_hints(items, original, slug):
-    questions = {row["id"]: row["question"] for row in bfcl.read_bfcl(items[slug][0].doc.extra["category"]).rows}
-    for item in items[slug][:20]:
+def test_prompt_is_bfcls_prompt_based_system_prompt_with_its_language_hints(original, slug):
+    prepared = prepare_task(TASKS[slug], limit=20).items
+    rows = {row["id"]: row for row in bfcl.read_bfcl(slug.removeprefix("bfcl_")).rows}
+    for item in prepared:
         row_id = item.doc.extra["id"]
         functions = original.utils._func_doc_language_specific_pre_processing(
             copy.deepcopy(item.doc.extra["functions"]), item.doc.extra["category"])
         expected = original.handler_utils.system_prompt_pre_processing_chat_model(
-            copy.deepcopy(questions[row_id][0]), functions, row_id)
+            copy.deepcopy(rows[row_id]["question"][0]), functions, row_id)
         assert item.doc.extra["messages"] == expected
+        assert item.doc.extra["reference_solution"] == bfcl.reference_answer(rows[row_id], item.doc.extra["category"])
         assert expected[0]["role"] == "system" and expected[0]["content"].startswith(
             "You are an expert in composing functions.")
 
 
-def test_engine_sends_the_conversation_through_the_chat_template_or_a_plain_transcript(items):
+def test_engine_sends_the_conversation_through_the_chat_template_or_a_plain_transcript():
     seen = []
     task = prepare_task(TASKS["bfcl_simple_python"], limit=1, chat_template=lambda messages: seen.append(messages) or "X")
     assert task.items[0].prompt == "X" and [m["role"] for m in seen[0]] == ["system", "user"]
     assert PLAIN_DIALOGUE_STOP not in task.items[0].generation.stop
-    plain = items["bfcl_simple_python"][0]  # no template (a base model): "System: ...\n\nUser: ...\n\nAssistant:"
+    plain = prepare_task(TASKS["bfcl_simple_python"], limit=1).items[0]  # no template (a base model): "System: ...\n\nUser: ...\n\nAssistant:"
     assert plain.prompt.startswith("System: You are an expert") and plain.prompt.endswith("\n\nAssistant:")
     assert PLAIN_DIALOGUE_STOP in plain.generation.stop
 
