@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from evaluations.services import model_entries, plans
+from evaluations.models import ModelEntry
+from evaluations.services import plans
 from runner.catalog import GROUPS
 from runner.suites import DOMAIN_SUBJECTS, SUITES
 
@@ -15,7 +16,9 @@ def test_domain_suites_are_mmlu_subjects_keyed_as_in_the_standard_suite():
     for domain, subjects in DOMAIN_SUBJECTS.items():
         assert {f"mmlu_{s}" for s in subjects} <= mmlu, domain
     assert not set(DOMAIN_SUBJECTS["medical"]) & set(DOMAIN_SUBJECTS["legal"])
-    model = model_entries.model_resolve(reference="SmolLM2-135M-Instruct")
+    # Not model_resolve: registering the bundled file hashes 98 MB; the plan only needs an entry.
+    model = ModelEntry.objects.create(name="smol", location="bundled:SmolLM2-135M-Instruct", source_kind="bundled",
+                                      format="gguf", file_sha256="a" * 64, parameter_count=135_000_000)
     legal = plans.run_plan_for_suite(suite="domain-legal", model=model, backend="fake")
     standard = plans.run_plan(model=model, backend="fake", benchmarks=["mmlu_jurisprudence", "mmlu_virology"])
     assert legal.requested == SUITES["domain-legal"].benchmarks
