@@ -7,7 +7,8 @@ import platform
 import subprocess
 from pathlib import Path
 
-LIBRARIES = ("torch", "transformers", "llama_cpp_python", "numpy", "accelerate", "gguf", "tokenizers")
+# bfcl-eval: the BFCL data, possible answers and checker parts a run used (runner/benchmarks/bfcl.py).
+LIBRARIES = ("torch", "transformers", "llama_cpp_python", "numpy", "accelerate", "gguf", "tokenizers", "bfcl-eval")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
