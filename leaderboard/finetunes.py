@@ -100,7 +100,7 @@ class FewshotVerdict:
     @property
     def winner(self) -> str:
         if not self.resolved:
-            return "neither"
+            return "no clear winner"
         return "fine-tune" if self.margin_points > 0 else f"base at {self.best_shots} shots"
 
 
