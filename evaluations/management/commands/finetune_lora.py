@@ -73,7 +73,9 @@ class Command(BaseCommand):
                                                           limit=options["compare_limit"] or None)
             for plan in planned:
                 if options["run_now"]:
-                    run = shards.run_execute_isolated(run=runs.run_create(plan=plan, user=user), plan=plan)
+                    # In this process, not a forked child: training started torch's OpenMP pool here, and a
+                    # child forked after that hangs at its first parallel region (libgomp is not fork-safe).
+                    run = shards.run_execute(run=runs.run_create(plan=plan, user=user), plan=plan)
                 else:
                     run, _ = runs.run_submit(plan=plan, user=user)
                 self.stdout.write(f"run {run.pk}: {plan.model.name} on {', '.join(benchmarks)} ({run.status})")
