@@ -29,12 +29,13 @@ def test_unknown_domain_sets_are_refused_by_name():
         domain_set("arc_easy,nope")
 
 
-def test_finetune_lora_trains_registers_and_queues_the_paired_runs(tiny_llama_dir, tmp_path, capsys):
+def test_finetune_lora_trains_registers_and_evaluates_the_paired_runs(tiny_llama_dir, tmp_path, capsys):
     base = model_entries.model_register(name="tiny-base", location=str(tiny_llama_dir), source_kind="local",
                                         parameter_count=30_000)
     adapter = tmp_path / "adapter"
     call_command("finetune_lora", "--base", "tiny-base", "--data", "science", "--train-items", "8", "--batch-size",
-                 "4", "--rank", "2", "--output", str(adapter), "--compare-limit", "3", "--name", "tiny-science")
+                 "4", "--rank", "2", "--output", str(adapter), "--compare-limit", "2", "--name", "tiny-science",
+                 "--run-now")  # evaluated in this process after training (a forked child hung here once)
     out = capsys.readouterr().out
     tuned = ModelEntry.objects.get(name="tiny-science")
     assert (tuned.base_model, tuned.base_relation) == (base, ModelEntry.Relation.FINE_TUNE)
@@ -44,7 +45,8 @@ def test_finetune_lora_trains_registers_and_queues_the_paired_runs(tiny_llama_di
     assert len(trained) == 8 and not trained & evaluated_item_ids(("arc_easy", "arc_challenge"))
     pair = list(Run.objects.filter(model__in=[base, tuned]).order_by("pk"))
     assert [run.model for run in pair] == [base, tuned]
-    assert {run.status for run in pair} == {RunStatus.QUEUED}
+    assert {run.status for run in pair} == {RunStatus.FINISHED}
+    assert all(run.scores.filter(is_primary=True).count() == 6 for run in pair)
     assert pair[0].config["tasks"] == pair[1].config["tasks"]  # same items, so the differences pair
     assert pair[1].config["model"]["adapter_sha256"] == tuned.adapter_sha256
     assert pair[0].requested_benchmarks == ["arc_easy", "arc_challenge", "hellaswag", "winogrande", "piqa", "boolq"]
