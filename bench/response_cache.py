@@ -52,8 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", default="hf", choices=["hf", "llama_cpp"])
     parser.add_argument("--benchmark", default="arc_easy,gsm8k",
                         help="comma-separated slugs (default: %(default)s: log-likelihood and generation)")
-    parser.add_argument("--limit", type=int, default=40)
-    parser.add_argument("--max-new-tokens", type=int, default=128)
+    parser.add_argument("--limit", type=int, default=20)
+    parser.add_argument("--max-new-tokens", type=int, default=64)
     args = parser.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="bench-response-cache-"))
