@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db.models import F
 
 from evaluations.models import Run, RunStatus, Sample, Score
-from evaluations.statistics import mean_se, paired_difference
+from evaluations.statistics import is_binary, paired_difference
 from runner.errors import BenchsiteError
 from runner.metrics import metric_scale
 
@@ -83,19 +83,19 @@ def adaptive_stop(*, run: Run, rule: AdaptiveRule, slug: str, benchmark_id: int,
         return None
     scale = metric_scale(metric)
     points = 100 / (scale.maximum - scale.minimum)
-    estimate = mean_se(list(scored.values()))
-    if estimate.se is None or not math.isfinite(estimate.se):
-        return None
-    half_width = Z_95 * estimate.se * points
+    array = np.asarray(list(scored.values()), dtype=float)
+    half_width = ci_half_width_points(float(array.sum()), float((array**2).sum()), n, binary=is_binary(array),
+                                      value_range=scale.maximum - scale.minimum)
+    mean = float(array.mean())
     if half_width <= rule.epsilon_points:
-        return StopDecision(CI_HALF_WIDTH, n, total, estimate.mean, half_width)
+        return StopDecision(CI_HALF_WIDTH, n, total, mean, half_width)
     if rule.reference:
         reference = _reference_values(run=run, rule=rule, slug=slug, metric=metric)
         shared = sorted(set(scored) & set(reference))
         if len(shared) >= rule.floor:
             difference = paired_difference([scored[d] for d in shared], [reference[d] for d in shared])
             if difference.se is not None and abs(difference.delta) > Z_95 * difference.se:
-                return StopDecision(REFERENCE_RESOLVED, n, total, estimate.mean, half_width,
+                return StopDecision(REFERENCE_RESOLVED, n, total, mean, half_width,
                                     difference.delta * points)
     return None
 
@@ -127,15 +127,15 @@ def adaptive_simulate(values: Sequence[float], rule: AdaptiveRule, *, resamples:
     truth = float(array.mean())
     generator = np.random.default_rng(seed)
     checkpoints = [n for n in range(rule.floor, n_items, check_every)]
+    binary = is_binary(array)
     stops, covered, errors = [], 0, []
     for _ in range(resamples):
         order = array[generator.permutation(n_items)]
         prefix_sums, prefix_squares = np.cumsum(order), np.cumsum(order**2)
         stop_at, half_width = n_items, 0.0
         for n in checkpoints:
-            mean = prefix_sums[n - 1] / n
-            variance = max(prefix_squares[n - 1] / n - mean**2, 0.0) * n / (n - 1)
-            width = Z_95 * math.sqrt(variance / n) * 100 / value_range
+            width = ci_half_width_points(prefix_sums[n - 1], prefix_squares[n - 1], n, binary=binary,
+                                         value_range=value_range)
             if width <= rule.epsilon_points:
                 stop_at, half_width = n, width
                 break
@@ -147,6 +147,21 @@ def adaptive_simulate(values: Sequence[float], rule: AdaptiveRule, *, resamples:
     early = len(errors)
     return Simulation(n_items, truth, resamples, early / resamples, float(np.mean(stops)),
                       covered / early if early else None, float(np.mean(errors)) if early else None)
+
+
+def ci_half_width_points(total: float, total_squares: float, n: int, *, binary: bool, value_range: float = 1.0) -> float:
+    """Half the width of the 95% interval of a mean, in points of 100, from the sum and sum of squares.
+
+    For 0/1 values the Agresti–Coull interval: the plain one is zero wide when the first n items happen to
+    agree (all right or all wrong), which would stop a run at its floor with a false certainty.
+    """
+    if binary:
+        adjusted = (total + 2) / (n + 4)
+        se = math.sqrt(adjusted * (1 - adjusted) / (n + 4))
+    else:
+        mean = total / n
+        se = math.sqrt(max(total_squares / n - mean**2, 0.0) * n / (n - 1) / n) if n > 1 else math.inf
+    return Z_95 * se * 100 / value_range
 
 
 def adaptive_record_stop(*, run: Run, slug: str, decision: StopDecision) -> None:

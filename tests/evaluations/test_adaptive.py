@@ -38,11 +38,15 @@ def test_a_benchmark_stops_once_its_interval_is_narrow_enough_and_says_so(client
     assert stop["rule"] == CI_HALF_WIDTH and stop["items"] == n and rule.floor <= n < ITEMS
     assert stop["saved"] == ITEMS - n and run.total == run.done == n
     mean = sum(values.values()) / n
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values.values()) / (n - 1))
-    assert stop["half_width_points"] == pytest.approx(1.959964 * sd / math.sqrt(n) * 100, rel=1e-5)
+    adjusted = (sum(values.values()) + 2) / (n + 4)  # Agresti–Coull, for 0/1 scores
+
+    def half_width(items: int) -> float:
+        return 1.959964 * math.sqrt(adjusted * (1 - adjusted) / (items + 4)) * 100
+
+    assert stop["half_width_points"] == pytest.approx(half_width(n), rel=1e-5)
     assert stop["half_width_points"] <= rule.epsilon_points
     # The rule is checked every 16 items: 16 fewer would not have been enough.
-    assert n == rule.floor or 1.959964 * sd / math.sqrt(n - 16) * 100 > rule.epsilon_points * 0.9
+    assert n == rule.floor or half_width(n - 16) > rule.epsilon_points * 0.9
     # Items in a seeded random order, not the first n; the same seed picks the same items.
     assert set(values) != set(range(n))
     again = evaluate(adaptive=rule)
@@ -99,3 +103,6 @@ def test_replayed_stops_on_a_known_population_cover_its_mean_about_95_percent_of
     assert simulated.mean_abs_error_points < 3.0
     never = adaptive_simulate(values[:150], AdaptiveRule(epsilon_points=0.5, floor=100), resamples=50)
     assert never.stopped_early == 0.0 and never.coverage is None and never.mean_items == 150
+    # 20 right answers in a row are no certainty: a zero-width interval never stops a run at its floor.
+    lucky = adaptive_simulate(np.ones(200), AdaptiveRule(epsilon_points=5.0, floor=20), resamples=5)
+    assert lucky.mean_items > 20
