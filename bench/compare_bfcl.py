@@ -1,11 +1,11 @@
 """Do our BFCL verdicts equal bfcl-eval's own? Model outputs of both bundled models, checked twice.
 
     .venv/bin/python bench/compare_bfcl.py --bfcl-python /tmp/bfcl-venv/bin/python [--limit 16]
-        [--max-new-tokens 128] [--results smol.json gemma.json]
+        [--max-new-tokens 128] [--results smol.json gemma.json | --runs SmolLM2-135M-Instruct=2 gemma-3-270m=3]
 
 Each bundled model answers the first --limit items of every BFCL category (`manage.py evaluate --backend
 llama_cpp --benchmark bfcl`, 13 categories, so 16 gives 208 outputs per model), or --results reuses the JSON
-of such runs. Every output is then judged by bfcl-eval itself, unmodified, in its own environment (a venv with
+of such runs, or --runs reads the samples stored so far of runs in the database (`manage.py run_status`). Every output is then judged by bfcl-eval itself, unmodified, in its own environment (a venv with
 `pip install bfcl-eval==2026.3.23` and its dependencies; BFCL_PROJECT_ROOT points its result folders at a
 temporary one): its dataset and possible-answer loaders, a prompt-based handler's `decode_ast`, and
 eval_runner's `_evaluate_single_ast_entry` / `_evaluate_single_relevance_entry`, as `bfcl evaluate` runs them.
@@ -76,21 +76,35 @@ def run_model(model: str, args: argparse.Namespace, folder: Path) -> Path:
     return output
 
 
-def our_entries(result_file: Path) -> list[dict]:
+def our_entries(model: str, samples_by_slug: dict[str, list[dict]]) -> list[dict]:
     from runner.benchmarks.bfcl import read_bfcl
 
-    result = json.loads(result_file.read_text())
     entries = []
-    for slug, samples in sorted(result["samples"].items()):
+    for slug, samples in sorted(samples_by_slug.items()):
         if not slug.startswith("bfcl_"):
             continue
         category = slug.removeprefix("bfcl_")
         ids = [row["id"] for row in read_bfcl(category).rows]
-        for sample in samples:
-            entries.append({"model": result["model"] if isinstance(result["model"], str) else result["model"]["name"],
-                            "category": category, "id": ids[sample["doc_id"]], "output": sample["output"],
-                            "ours": sample["accuracy"] == 1.0})
+        for sample in sorted(samples, key=lambda sample: sample["doc_id"]):
+            entries.append({"model": model, "category": category, "id": ids[sample["doc_id"]],
+                            "output": sample["output"], "ours": sample["accuracy"] == 1.0})
     return entries
+
+
+def result_entries(result_file: Path) -> list[dict]:
+    result = json.loads(result_file.read_text())
+    model = result["model"] if isinstance(result["model"], str) else result["model"]["name"]
+    return our_entries(model, result["samples"])
+
+
+def run_entries(model_and_run: str) -> list[dict]:
+    model, _, run = model_and_run.partition("=")
+    status = subprocess.run(["nice", sys.executable, "manage.py", "run_status", run, "--json"], cwd=ROOT,
+                            check=True, capture_output=True, text=True)
+    by_slug: dict[str, list[dict]] = defaultdict(list)
+    for sample in json.loads(status.stdout)["samples"]:
+        by_slug[sample["benchmark"]].append(sample)
+    return our_entries(model, by_slug)
 
 
 def main() -> int:
@@ -100,12 +114,16 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=16, help="first N items of each of the 13 categories")
     parser.add_argument("--max-new-tokens", type=int, default=128, help="cap on each answer (0: the spec's 256)")
     parser.add_argument("--results", nargs="*", type=Path, help="reuse `evaluate --output` files instead of running")
+    parser.add_argument("--runs", nargs="*", metavar="MODEL=RUN_ID", help="the stored samples of these runs instead")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     with tempfile.TemporaryDirectory(prefix="compare-bfcl-") as scratch:
         folder = Path(scratch)
-        results = args.results or [run_model(model, args, folder) for model in MODELS]
-        entries = [entry for result in results for entry in our_entries(result)]
+        if args.runs:
+            entries = [entry for run in args.runs for entry in run_entries(run)]
+        else:
+            results = args.results or [run_model(model, args, folder) for model in MODELS]
+            entries = [entry for result in results for entry in result_entries(result)]
         (folder / "entries.json").write_text(json.dumps(entries))
         (folder / "bfcl_side.py").write_text(BFCL_SIDE)
         environment = {**os.environ, "BFCL_PROJECT_ROOT": str(folder / "bfcl-root")}
