@@ -161,7 +161,7 @@ def test_reference_solutions_pass_every_item(shared_data_dir, settings, capsys, 
 @pytest.mark.parametrize(("slug", "total"), [("humaneval", 164), ("mbpp", 500)])
 def test_empty_completions_pass_no_item(shared_data_dir, slug, total):
     items = prepare_task(TASKS[slug]).items
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with ThreadPoolExecutor(max_workers=4) as pool:  # each item waits on its own sandbox process
         results = list(pool.map(lambda item: score(item.doc, [""], EXECUTE), items))
     assert len(results) == total
     assert [result.metrics["pass@1"] for result in results] == [0.0] * total
