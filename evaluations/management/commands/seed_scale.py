@@ -130,9 +130,9 @@ def _scores(run: Run, benchmarks: list[Benchmark], keys: dict[str, str], rng, sk
 
 
 def _samples(models: list[ModelEntry], benchmarks: list[Benchmark], rng, items: int) -> int:
-    latest = {run.model_id: run for run in Run.objects.filter(model__in=models).order_by("model_id", "-finished_at")
-              .distinct("model_id")} if _postgres() else {
-        model.pk: Run.objects.filter(model=model).order_by("-finished_at").first() for model in models}
+    latest: dict[int, Run] = {}
+    for run in Run.objects.filter(model__in=models).order_by("model_id", "-finished_at"):
+        latest.setdefault(run.model_id, run)  # the first of each model is its newest
     rows = []
     for run in latest.values():
         for benchmark in benchmarks:
@@ -141,9 +141,3 @@ def _samples(models: list[ModelEntry], benchmarks: list[Benchmark], rng, items: 
                                metrics={"acc": float(ok)}, correct=bool(ok)) for doc, ok in enumerate(correct))
     Sample.objects.bulk_create(rows, batch_size=BATCH)
     return len(rows)
-
-
-def _postgres() -> bool:
-    from django.db import connection
-
-    return connection.vendor == "postgresql"
