@@ -1,7 +1,8 @@
 """Celery app. With REDIS_URL unset, tasks run eagerly in-process (see settings).
 
 Workers register themselves (hostname, queues, device, memory, library versions) when ready and send a
-heartbeat every BENCHSITE_HEARTBEAT_SECONDS, so the site can show which workers are up.
+heartbeat every BENCHSITE_HEARTBEAT_SECONDS, so the site can show which workers are up. Every
+BENCHSITE_SWEEP_SECONDS one of them also re-enqueues stale shards, as beat does, so runs resume without beat.
 """
 import os
 
@@ -21,11 +22,14 @@ class Heartbeat(bootsteps.StartStopStep):
     def start(self, worker) -> None:
         from django.conf import settings
 
-        self.timer = worker.timer.call_repeatedly(settings.BENCHSITE_HEARTBEAT_SECONDS, _heartbeat, (worker.hostname,))
+        self.timers = [
+            worker.timer.call_repeatedly(settings.BENCHSITE_HEARTBEAT_SECONDS, _heartbeat, (worker.hostname,)),
+            worker.timer.call_repeatedly(settings.BENCHSITE_SWEEP_SECONDS, _sweep, (settings.BENCHSITE_SWEEP_SECONDS,)),
+        ]
 
     def stop(self, worker) -> None:
-        if getattr(self, "timer", None):
-            self.timer.cancel()
+        for timer in getattr(self, "timers", ()):
+            timer.cancel()
 
 
 app.steps["worker"].add(Heartbeat)
@@ -37,6 +41,15 @@ def _heartbeat(hostname: str) -> None:
     try:
         worker_heartbeat(hostname=hostname)
     except Exception:  # the database may be briefly away; the next beat tries again
+        pass
+
+
+def _sweep(every_seconds: int) -> None:
+    from evaluations.services.workers import shards_sweep_if_due
+
+    try:
+        shards_sweep_if_due(every_seconds=every_seconds)
+    except Exception:  # the database or Redis may be briefly away; the next period tries again
         pass
 
 

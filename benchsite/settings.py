@@ -135,11 +135,12 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_TASK_IGNORE_RESULT = True
+BENCHSITE_SWEEP_SECONDS = env_int("BENCHSITE_SWEEP_SECONDS", 30)
 CELERY_BEAT_SCHEDULE = {
     "workers-mark-stale": {"task": "evaluations.tasks.workers_mark_stale", "schedule": 30.0},
     "shards-requeue-stale": {
         "task": "evaluations.tasks.shards_requeue_stale",
-        "schedule": float(env_int("BENCHSITE_SWEEP_SECONDS", 30)),
+        "schedule": float(BENCHSITE_SWEEP_SECONDS),
     },
     # Submissions follow their runs (finished, failed) and approved ones left unqueued are queued again.
     "submissions-follow-runs": {"task": "community.tasks.submissions_sweep", "schedule": 30.0},

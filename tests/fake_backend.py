@@ -63,6 +63,19 @@ def _reply(request: GenerationRequest) -> str:
     return f" The answer is {number}.\n#### {number}\n\nQuestion:"
 
 
+class PacedFakeBackend(DeterministicFakeBackend):
+    """The stand-in at a model's pace (25 ms per scoring request), so a worker can be killed mid-shard."""
+
+    name = "paced-fake"
+    seconds_per_request = 0.025
+
+    def loglikelihood(self, requests):
+        import time
+
+        time.sleep(self.seconds_per_request * len(requests))
+        return super().loglikelihood(requests)
+
+
 class SegfaultingBackend(DeterministicFakeBackend):
     """A runtime whose native code crashes: its first scoring call kills its own process with SIGSEGV."""
 
@@ -80,6 +93,7 @@ def register() -> None:
     """Make the stand-ins available in this process (the test suite and its Celery workers call it)."""
     from runner.backends import available_backends, register_backend
 
-    for kind, factory in (("fake", DeterministicFakeBackend), ("segfaulting", SegfaultingBackend)):
+    for kind, factory in (("fake", DeterministicFakeBackend), ("paced-fake", PacedFakeBackend),
+                          ("segfaulting", SegfaultingBackend)):
         if kind not in available_backends():
             register_backend(kind, factory)

@@ -57,6 +57,25 @@ def shards_requeue_stale() -> int:
     return _requeue(_submitted_active_shards().filter(updated_at__lt=cutoff))
 
 
+def shards_sweep_if_due(*, every_seconds: int) -> int | None:
+    """A worker's own sweep, so a run resumes without beat: at most one worker sweeps per period.
+
+    A shard whose message a dead worker had received but not yet claimed stays `queued`, and no
+    restart can tell it from one waiting in the broker; only the stale-shard sweep replaces it.
+    None when another worker swept within the period.
+    """
+    if settings.REDIS_URL:
+        import redis
+
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        try:
+            if not client.set("benchsite:shard-sweep", "1", nx=True, ex=max(1, every_seconds)):
+                return None
+        finally:
+            client.close()
+    return shards_requeue_stale()
+
+
 def shards_requeue_orphaned(*, hostname: str) -> int:
     """A worker starting: take again the running shards of workers that are gone.
 

@@ -23,13 +23,19 @@ TEST_ENV = {
 }
 
 
-def wait_for(condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.5) -> None:
+def wait_for(condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.5,
+             logs: "Cluster | None" = None) -> None:
+    """Poll until `condition` holds; on a timeout, the workers' logs go into the failure message."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
             return
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+    message = f"timed out after {timeout:.0f}s waiting for {what}"
+    if logs is not None:
+        message += "".join(f"\n--- {path.name} (last 40 lines)\n" + "\n".join(
+            path.read_text(errors="replace").splitlines()[-40:]) for path in sorted(logs.logs.glob("*.log")))
+    raise AssertionError(message)
 
 
 class Cluster:
