@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
@@ -21,7 +22,8 @@ from runner.catalog import MULTIPLE_CHOICE, TaskSpec, expand
 
 USAGE_ERROR = 2
 SOME_ITEMS_BAD = 1
-PARALLEL_PROGRAMS = 2
+# Each program mostly waits on its own sandbox starting up and stopping: twice as many as cores keeps them busy.
+PARALLEL_PROGRAMS = 2 * (os.cpu_count() or 1)
 # MBPP 123's reference solution needs several seconds of CPU; the evaluation timeout would fail it on a busy host.
 REFERENCE_TIMEOUT_S = 60.0
 
@@ -32,6 +34,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("benchmark", help="a benchmark or group slug, e.g. humaneval, mbpp, arc_easy, mmlu")
         parser.add_argument("--limit", type=int, default=None, help="first N items of each (sub)task")
+        parser.add_argument("--jobs", type=int, default=PARALLEL_PROGRAMS,
+                            help=f"programs run at once (default {PARALLEL_PROGRAMS}, twice the cores)")
         parser.add_argument("--json", action="store_true", help="end with {passed, total, bad_items} as JSON")
         parser.add_argument("--timeout", type=float, default=REFERENCE_TIMEOUT_S,
                             help="seconds per reference program (correctness is checked here, not speed)")
@@ -54,7 +58,7 @@ class Command(BaseCommand):
         try:
             for spec in specs:
                 items = prepare_task(spec, limit=options["limit"]).items
-                problems = _problems(spec, items, context)
+                problems = _problems(spec, items, context, jobs=options["jobs"])
                 bad = [{"task": spec.slug, "doc_id": item.doc_id, "problem": problem}
                        for item, problem in zip(items, problems) if problem]
                 passed, total, bad_items = passed + len(items) - len(bad), total + len(items), bad_items + bad
@@ -67,10 +71,10 @@ class Command(BaseCommand):
             raise CommandError(f"{len(bad_items)} of {total} items failed verification", returncode=SOME_ITEMS_BAD)
 
 
-def _problems(spec: TaskSpec, items: list[PreparedItem], context: ScoreContext) -> list[str]:
+def _problems(spec: TaskSpec, items: list[PreparedItem], context: ScoreContext, *, jobs: int) -> list[str]:
     """One entry per item: "" when it is sound, else what is wrong with it."""
     if spec.scorer and spec.requires_execution:
-        with ThreadPoolExecutor(max_workers=PARALLEL_PROGRAMS) as pool:
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             return list(pool.map(lambda item: _reference_problem(spec, item, context), items))
     if spec.scorer and any("reference_solution" in item.doc.extra for item in items):  # BFCL's possible answers
         return [_reference_problem(spec, item, context) for item in items]
