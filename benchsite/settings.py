@@ -41,12 +41,16 @@ INSTALLED_APPS = [
     "community",
     "recommender",
     "costing",
+    "operations",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # After sessions, before CommonMiddleware (Django's documented place): picks the language from the
+    # set_language cookie, else Accept-Language. URLs carry no language prefix (see LANGUAGES below).
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -67,6 +71,7 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
@@ -111,7 +116,12 @@ AXES_LOCKOUT_TEMPLATE = "account/lockout.html"
 AXES_USERNAME_FORM_FIELD = "login"  # allauth's login form
 AXES_RESET_ON_SUCCESS = True
 
-LANGUAGE_CODE = "en-us"
+LANGUAGE_CODE = "en"
+# Chosen by the switcher's cookie or the browser's Accept-Language, not by a URL prefix: every link, API
+# path and bookmark stays the same in each language. locale/ holds the German catalogue, .po and .mo both
+# committed so the site needs no gettext tools to run (README: Languages).
+LANGUAGES = [("en", "English"), ("de", "Deutsch")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -136,6 +146,8 @@ CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_TASK_IGNORE_RESULT = True
 BENCHSITE_SWEEP_SECONDS = env_int("BENCHSITE_SWEEP_SECONDS", 30)
+# /healthz gives Redis this long to connect and answer PING: a dead one must not hang the load balancer's probe.
+BENCHSITE_HEALTH_TIMEOUT_S = float(env_str("BENCHSITE_HEALTH_TIMEOUT_S", "1"))
 CELERY_BEAT_SCHEDULE = {
     "workers-mark-stale": {"task": "evaluations.tasks.workers_mark_stale", "schedule": 30.0},
     "shards-requeue-stale": {

@@ -4,6 +4,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # set_language: the language switcher in base.html posts here.
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("", include("operations.urls")),
     # Before allauth's include: /accounts/profile/ is ours.
     path("", include("community.urls")),
     path("accounts/", include("allauth.urls")),
