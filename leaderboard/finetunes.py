@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
+from django.utils.translation import gettext, ngettext
 
+from benchsite.formats import localize_digits
 from evaluations import compare
 from evaluations.models import ModelEntry
 
@@ -95,13 +97,16 @@ class FewshotVerdict:
 
     @property
     def margin(self) -> str:
-        return f"{self.margin_points:+.1f}"
+        return localize_digits(f"{self.margin_points:+.1f}")
 
     @property
     def winner(self) -> str:
         if not self.resolved:
-            return "no clear winner"
-        return "fine-tune" if self.margin_points > 0 else f"base at {self.best_shots} shots"
+            return gettext("no clear winner")
+        if self.margin_points > 0:
+            return gettext("fine-tune")
+        shots = ngettext("base at %(shots)d shot", "base at %(shots)d shots", self.best_shots)
+        return shots % {"shots": self.best_shots}
 
 
 @dataclass

@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext, gettext_lazy as _
+
+from benchsite.formats import localize_digits
 
 from evaluations.models import ModelEntry, PerformanceProfile, Run, RunStatus, Score
 from evaluations.performance import PERCENTILES, PRESETS, preset_options
@@ -17,6 +20,12 @@ from evaluations.run_performance import RunPerformanceRecord
 from evaluations.selectors import real_runs
 
 UNAVAILABLE = "unavailable"
+# runner.presets is plain Python (no Django): the pages' names for its presets live here.
+PRESET_TITLES = {"balanced": _("Balanced"), "performance": _("Performance"), "memory_optimized": _("Memory-optimized")}
+
+
+def preset_title(name: str) -> str:
+    return str(PRESET_TITLES.get(name) or PRESETS[name].title)
 PERCENTILE_LABELS = tuple(f"p{p}" for p in PERCENTILES)
 
 
@@ -30,16 +39,16 @@ class Measure:
     def __str__(self) -> str:
         value = self.value
         if value is None:
-            return UNAVAILABLE
+            return gettext("unavailable")
         if self.unit == "bytes":
             for size, name in ((2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
                 if value >= size:
-                    return f"{value / size:.1f} {name}"
+                    return f"{localize_digits(f'{value / size:.1f}')} {name}"
             return f"{value:.0f} B"
         if self.unit == "ms" and value >= 1000:
-            return f"{value / 1000:.2f} s"
+            return f"{localize_digits(f'{value / 1000:.2f}')} s"
         digits = 1 if abs(value) >= 10 else 2 if abs(value) >= 0.1 else 4
-        return f"{value:.{digits}f} {self.unit}".rstrip()
+        return f"{localize_digits(f'{value:.{digits}f}')} {self.unit}".rstrip()
 
     @property
     def available(self) -> bool:
@@ -140,27 +149,28 @@ def profile_detail(profile: PerformanceProfile, *, quality_run: Run | None = Non
     resources = results.get("resources") or {}
     energy = results.get("energy") or {}
     latency_rows = [
-        _latency_row("Time to first token", point.get("time_to_first_token_ms")),
-        _latency_row("Inter-token latency", point.get("inter_token_ms")),
-        _latency_row("End-to-end latency", point.get("end_to_end_ms")),
+        _latency_row(_("Time to first token"), point.get("time_to_first_token_ms")),
+        _latency_row(_("Inter-token latency"), point.get("inter_token_ms")),
+        _latency_row(_("End-to-end latency"), point.get("end_to_end_ms")),
     ]
     return ProfileDetail(
         profile=profile,
-        preset_title=PRESETS[profile.preset].title if profile.preset in PRESETS else (profile.preset or "custom"),
+        preset_title=(preset_title(profile.preset) if profile.preset in PRESETS
+                      else profile.preset or gettext("custom")),
         concurrency=point.get("concurrency", 1),
         latency_rows=latency_rows,
         throughput=[
-            ("Output tokens/s", Measure(point.get("output_tokens_per_s"), "tok/s")),
-            ("Prompt tokens/s (prefill)", Measure(point.get("prompt_tokens_per_s"), "tok/s")),
-            ("Requests/s", Measure(point.get("requests_per_s"), "req/s")),
+            (_("Output tokens/s"), Measure(point.get("output_tokens_per_s"), "tok/s")),
+            (_("Prompt tokens/s (prefill)"), Measure(point.get("prompt_tokens_per_s"), "tok/s")),
+            (_("Requests/s"), Measure(point.get("requests_per_s"), "req/s")),
         ],
         memory=_memory_measures(resources),
         utilisation=_utilisation_measures(resources),
         energy=[
-            ("Energy (latency requests)", Measure(energy.get("joules"), "J")),
-            ("Energy per 1k output tokens", Measure(energy.get("joules_per_1k_output_tokens"), "J")),
-            ("Carbon", Measure(energy.get("carbon_g"), "g CO₂e")),
-            ("Grid intensity", Measure(energy.get("grid_g_per_kwh"), "g/kWh")),
+            (_("Energy (latency requests)"), Measure(energy.get("joules"), "J")),
+            (_("Energy per 1k output tokens"), Measure(energy.get("joules_per_1k_output_tokens"), "J")),
+            (_("Carbon"), Measure(energy.get("carbon_g"), "g CO₂e")),
+            (_("Grid intensity"), Measure(energy.get("grid_g_per_kwh"), "g/kWh")),
         ],
         energy_source=energy.get("source") or UNAVAILABLE,
         quality_run=profile.run or quality_run,
@@ -171,18 +181,18 @@ def profile_detail(profile: PerformanceProfile, *, quality_run: Run | None = Non
 def _memory_measures(resources: dict) -> list[tuple[str, Measure]]:
     gpu = resources.get("gpu") or {}
     return [
-        ("Peak resident memory (process tree)", Measure(resources.get("peak_rss_bytes"), "bytes")),
-        ("Peak GPU memory", Measure(gpu.get("memory_used_bytes_peak"), "bytes")),
+        (_("Peak resident memory (process tree)"), Measure(resources.get("peak_rss_bytes"), "bytes")),
+        (_("Peak GPU memory"), Measure(gpu.get("memory_used_bytes_peak"), "bytes")),
     ]
 
 
 def _utilisation_measures(resources: dict) -> list[tuple[str, Measure]]:
     gpu = resources.get("gpu") or {}
     return [
-        ("CPU utilisation (mean, whole machine)", Measure(resources.get("cpu_percent_mean"), "%")),
-        ("GPU utilisation (mean)", Measure(gpu.get("utilisation_percent_mean"), "%")),
-        ("GPU temperature (peak)", Measure(gpu.get("temperature_c_peak"), "°C")),
-        ("GPU power (mean)", Measure(gpu.get("power_w_mean"), "W")),
+        (_("CPU utilisation (mean, whole machine)"), Measure(resources.get("cpu_percent_mean"), "%")),
+        (_("GPU utilisation (mean)"), Measure(gpu.get("utilisation_percent_mean"), "%")),
+        (_("GPU temperature (peak)"), Measure(gpu.get("temperature_c_peak"), "°C")),
+        (_("GPU power (mean)"), Measure(gpu.get("power_w_mean"), "W")),
     ]
 
 
@@ -220,26 +230,26 @@ def run_performance_detail(record: RunPerformanceRecord | None) -> RunPerformanc
     energy = record.energy or {}
     return RunPerformanceDetail(
         latency_rows=[
-            _latency_row("Time to first token (streamed)", streamed.get("time_to_first_token_ms")),
-            _latency_row("Inter-token latency (streamed)", streamed.get("inter_token_ms")),
-            _latency_row("Generation, per sample", generation.end_to_end_ms if generation else None),
+            _latency_row(_("Time to first token (streamed)"), streamed.get("time_to_first_token_ms")),
+            _latency_row(_("Inter-token latency (streamed)"), streamed.get("inter_token_ms")),
+            _latency_row(_("Generation, per sample"), generation.end_to_end_ms if generation else None),
         ],
         probe=streamed,
         throughput=[
-            ("Output tokens/s (generation)", Measure(generation.output_tokens_per_s if generation else None, "tok/s")),
-            ("Output tokens/s (streamed)", Measure(streamed.get("output_tokens_per_s"), "tok/s")),
-            ("Prompt tokens/s (prefill, streamed)", Measure(streamed.get("prompt_tokens_per_s"), "tok/s")),
-            ("Multiple-choice items/s", Measure(
+            (_("Output tokens/s (generation)"), Measure(generation.output_tokens_per_s if generation else None, "tok/s")),
+            (_("Output tokens/s (streamed)"), Measure(streamed.get("output_tokens_per_s"), "tok/s")),
+            (_("Prompt tokens/s (prefill, streamed)"), Measure(streamed.get("prompt_tokens_per_s"), "tok/s")),
+            (_("Multiple-choice items/s"), Measure(
                 record.multiple_choice.items_per_s if record.multiple_choice else None, "items/s")),
-            ("Samples/s (whole run)", Measure(record.samples_per_s, "samples/s")),
+            (_("Samples/s (whole run)"), Measure(record.samples_per_s, "samples/s")),
         ],
         memory=_memory_measures(resources),
         utilisation=_utilisation_measures(resources),
         energy=[
-            ("Energy (whole run)", Measure(energy.get("joules"), "J")),
-            ("Energy per sample", Measure(energy.get("joules_per_sample"), "J")),
-            ("Energy per 1k generated tokens", Measure(energy.get("joules_per_1k_output_tokens"), "J")),
-            ("Carbon", Measure(energy.get("carbon_g"), "g CO₂e")),
+            (_("Energy (whole run)"), Measure(energy.get("joules"), "J")),
+            (_("Energy per sample"), Measure(energy.get("joules_per_sample"), "J")),
+            (_("Energy per 1k generated tokens"), Measure(energy.get("joules_per_1k_output_tokens"), "J")),
+            (_("Carbon"), Measure(energy.get("carbon_g"), "g CO₂e")),
         ],
         energy_source=energy.get("source") or UNAVAILABLE,
         complete=record.resources_complete,
@@ -260,7 +270,7 @@ def preset_grid() -> PresetGrid:
             continue
         row = by_model.setdefault(profile.model_id, GridRow(profile.model, [None] * len(names)))
         row.cells[names.index(profile.preset)] = ProfileSummary.of(profile, _quality_run(profile, runs))
-    return PresetGrid([(name, PRESETS[name].title) for name in names], list(by_model.values()))
+    return PresetGrid([(name, preset_title(name)) for name in names], list(by_model.values()))
 
 
 @dataclass
@@ -306,10 +316,10 @@ def preset_quality_grid() -> QualityGrid:
                          if slug in primary.get(run.pk, {})})
     order = list(PRESETS)
     rows = []
-    for (_, name), run in sorted(chosen.items(), key=lambda item: (item[1].model.name, order.index(item[0][1]))):
+    for (_model, name), run in sorted(chosen.items(), key=lambda item: (item[1].model.name, order.index(item[0][1]))):
         record = RunPerformanceRecord.from_dict(run.performance)
         rows.append(QualityRow(
-            model=run.model, preset=name, preset_title=PRESETS[name].title, run=run,
+            model=run.model, preset=name, preset_title=preset_title(name), run=run,
             scores=[primary.get(run.pk, {}).get(slug) for slug in benchmarks],
             output_tokens_per_s=Measure(
                 record.generation.output_tokens_per_s if record and record.generation else None, "tok/s"),
@@ -350,9 +360,9 @@ def _quality_run(profile: PerformanceProfile, runs: list[Run]) -> Run | None:
 
 # -- charts ---------------------------------------------------------------------------------------
 SWEEP_CHARTS = (
-    ("throughput", "Output tokens/s by prompt length", "output_tokens_per_s", "output tokens/s"),
-    ("latency", "Batch latency by prompt length", "latency_ms", "latency (ms)"),
-    ("memory", "Peak resident memory by prompt length", "peak_rss_bytes", "memory (MiB)"),
+    ("throughput", _("Output tokens/s by prompt length"), "output_tokens_per_s", _("output tokens/s")),
+    ("latency", _("Batch latency by prompt length"), "latency_ms", _("latency (ms)")),
+    ("memory", _("Peak resident memory by prompt length"), "peak_rss_bytes", _("memory (MiB)")),
 )
 
 
@@ -370,16 +380,17 @@ def scaling_charts(results: dict) -> list[Chart]:
                           key=lambda p: p["prompt_tokens"])
             scale = 2**20 if key == "peak_rss_bytes" else 1
             figure.add_trace(go.Scatter(x=[p["prompt_tokens"] for p in line], y=[p[key] / scale for p in line],
-                                        mode="lines+markers", name=f"batch {batch}"))
+                                        mode="lines+markers", name=gettext("batch %(size)s") % {"size": batch}))
         if figure.data:
-            charts.append(Chart(slug, title, _figure_html(figure, slug, "prompt tokens", axis)))
+            charts.append(Chart(slug, str(title), _figure_html(figure, slug, gettext("prompt tokens"), str(axis))))
     concurrency = sorted(results.get("concurrency") or [], key=lambda point: point["concurrency"])
     if len(concurrency) > 1:
         figure = go.Figure(go.Scatter(x=[p["concurrency"] for p in concurrency],
                                       y=[p["output_tokens_per_s"] for p in concurrency],
-                                      mode="lines+markers", name="output tokens/s"))
-        charts.append(Chart("concurrency", "Throughput by concurrency",
-                            _figure_html(figure, "concurrency", "concurrent requests", "output tokens/s")))
+                                      mode="lines+markers", name=gettext("output tokens/s")))
+        charts.append(Chart("concurrency", gettext("Throughput by concurrency"),
+                            _figure_html(figure, "concurrency", gettext("concurrent requests"),
+                                         gettext("output tokens/s"))))
     return charts
 
 

@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_POST
 from django.utils.cache import patch_vary_headers
+from django.utils.translation import gettext as _
 from django_htmx.middleware import HtmxDetails
 
 from evaluations import exports as evaluation_exports
@@ -61,8 +62,11 @@ def model_detail(request: HttpRequest, slug: str) -> HttpResponse:
         raise Http404("No such model")
     axes = selectors.model_radar_axes(detail)
     radar = charts.radar_chart([label for label, _ in axes], [(detail.model.name, [v for _, v in axes])], "model-radar")
+    threshold = settings.BENCHSITE_REGRESSION_DELTA_POINTS
     context = {"detail": detail, "history_chart": charts.history_chart(detail.history), "radar_chart": radar,
-               "regression_threshold_points": f"{settings.BENCHSITE_REGRESSION_DELTA_POINTS:g}"}
+               "regression_threshold_points": threshold,
+               # Plural rules take whole numbers; a fractional threshold reads as plural in English and German.
+               "regression_threshold_count": int(threshold) if float(threshold).is_integer() else 2}
     return render(request, "leaderboard/model_detail.html", context)
 
 
@@ -74,10 +78,10 @@ def model_watch(request: HttpRequest, slug: str) -> HttpResponse:
         watch = regressions.regression_watch_set(user=request.user, model=model, email=bool(request.POST.get("email")),
                                                  webhook_url=request.POST.get("webhook_url", ""))
     except ValidationError:
-        messages.error(request, "The webhook URL must be an http or https address.")
+        messages.error(request, _("The webhook URL must be an http or https address."))
     else:
-        messages.success(request, f"Watching {model.name} for regressions." if watch else
-                         f"No longer watching {model.name}.")
+        text = _("Watching %(model)s for regressions.") if watch else _("No longer watching %(model)s.")
+        messages.success(request, text % {"model": model.name})
     return redirect(reverse("leaderboard:model_detail", args=[slug]) + "#regressions")
 
 
@@ -147,9 +151,10 @@ def run_cancel(request: HttpRequest, run_id: int) -> HttpResponse:
     if not runs.run_can_cancel(run=run, user=request.user):
         raise PermissionDenied("only the run's owner or staff can cancel it")
     if runs.run_cancel(run=run):
-        messages.success(request, f"Run {run.pk} cancelled.")
+        messages.success(request, _("Run %(pk)s cancelled.") % {"pk": run.pk})
     else:
-        messages.info(request, f"Run {run.pk} was already {run.status}.")
+        messages.info(request, _("Run %(pk)s was already %(status)s.")
+                      % {"pk": run.pk, "status": run.get_status_display().lower()})
     return redirect("leaderboard:run_detail", run_id=run.pk)
 
 

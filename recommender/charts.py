@@ -5,6 +5,7 @@ import functools
 import math
 
 import numpy as np
+from django.utils.translation import gettext
 
 from recommender.ranking import pareto_front
 from recommender.selectors import AXES, Candidate
@@ -81,7 +82,8 @@ def _score_errors(group: list[Candidate]) -> dict:
 
 def _title(axis: str) -> str:
     title, unit, higher = AXES[axis]
-    return f"{title} ({unit}, {'higher' if higher else 'lower'} is better)"
+    better = gettext("higher is better") if higher else gettext("lower is better")
+    return f"{title} ({unit}, {better})"
 
 
 def _nan(value: float | None) -> float:

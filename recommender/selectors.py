@@ -17,20 +17,23 @@ from django.core.cache import cache
 from django.db.models import FloatField
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
+from benchsite.formats import localize_digits
 from costing.models import HardwareEntry
-from evaluations.models import Benchmark, ModelEntry, RunStatus, Sample, Score, Suite
+from evaluations.models import Benchmark, ModelEntry, RunStatus, Sample, Score, Suite, category_label
 from evaluations.selectors import visible_runs
 from recommender.advice import advice, tradeoff_line
 from recommender.figures import Figures, serving_figures
 from recommender.ranking import BenchmarkItems, pareto_front, pareto_probability, weighted_ranking
 
 AXES = {  # name: (title, unit, higher is better)
-    "score": ("Weighted quality", "points", True),
-    "usd_per_1m": ("$ per 1M tokens", "$", False),
-    "p95_latency_ms": ("p95 latency", "ms", False),
-    "memory_gb": ("Memory", "GB", False),
-    "joules_per_token": ("Energy per token", "J", False),
+    "score": (gettext_lazy("Weighted quality"), gettext_lazy("points"), True),
+    "usd_per_1m": (gettext_lazy("$ per 1M tokens"), "$", False),
+    "p95_latency_ms": (gettext_lazy("p95 latency"), "ms", False),
+    "memory_gb": (gettext_lazy("Memory"), "GB", False),
+    "joules_per_token": (gettext_lazy("Energy per token"), "J", False),
 }
 COST_AXES = ("usd_per_1m", "p95_latency_ms", "memory_gb", "joules_per_token")
 DEFAULT_CONTEXT = 4096
@@ -130,7 +133,7 @@ def recommend(*, query: RecommendQuery, user) -> Recommendation:
     weighted = [b for b in benchmarks if query.weights.get(b.category, 0) > 0]
     recommendation = Recommendation(query, categories, [b.slug for b in benchmarks], [], [])
     if not weighted:
-        recommendation.notes.append("No benchmark of this suite version is in a category with a positive weight.")
+        recommendation.notes.append(_("No benchmark of this suite version is in a category with a positive weight."))
         return recommendation
     run_of = {model_id: result.run_id for (model_id, _), result in results.items()}
     figures = serving_figures(models, run_of, hardware=query.hardware, context_tokens=query.context_tokens, user=user)
@@ -208,32 +211,41 @@ def _failed_constraints(model: ModelEntry, weighted: list[_Benchmark], results: 
                         category_scores: dict[str, float | None], figures: Figures,
                         query: RecommendQuery) -> list[str]:
     limits = query.constraints
-    reasons = [f"no result on {b.slug} in this suite version" for b in weighted if (model.pk, b.slug) not in results]
+    reasons = [_("no result on %(benchmark)s in this suite version") % {"benchmark": b.slug}
+               for b in weighted if (model.pk, b.slug) not in results]
     if limits.licenses and model.license.lower() not in {name.lower() for name in limits.licenses}:
-        reasons.append(f"licence {model.license or 'unknown'} is not in the allowed list")
+        reasons.append(_("licence %(license)s is not in the allowed list") % {"license": model.license or _("unknown")})
     for category, minimum in limits.min_category.items():
         score = category_scores.get(category)
         if score is None:
-            reasons.append(f"no {category} score (minimum {minimum:g})")
+            reasons.append(_("no %(category)s score (minimum %(minimum)s)")
+                           % {"category": category_label(category), "minimum": localize_digits(f"{minimum:g}")})
         elif score < minimum:
-            reasons.append(f"{category} score {score:.1f} < minimum {minimum:g}")
+            reasons.append(_("%(category)s score %(score)s < minimum %(minimum)s")
+                           % {"category": category_label(category), "score": localize_digits(f"{score:.1f}"),
+                              "minimum": localize_digits(f"{minimum:g}")})
     checks = (
-        ("memory_gb", limits.max_memory_gb, "memory", "GB", max),
-        ("tokens_per_s", limits.min_tokens_per_s, "tokens/s", "", min),
-        ("p95_latency_ms", limits.max_p95_latency_ms, "p95 latency", "ms", max),
-        ("usd_per_1m", limits.max_usd_per_1m, "$ per 1M tokens", "", max),
+        ("memory_gb", limits.max_memory_gb, _("memory"), "GB", max),
+        ("tokens_per_s", limits.min_tokens_per_s, _("tokens/s"), "", min),
+        ("p95_latency_ms", limits.max_p95_latency_ms, _("p95 latency"), "ms", max),
+        ("usd_per_1m", limits.max_usd_per_1m, _("$ per 1M tokens"), "", max),
     )
     for name, limit, label, unit, kind in checks:
         if limit is None:
             continue
         value = figures.value(name)
-        tag = " (estimated)" if name in figures.estimated else ""
+        tag = " " + _("(estimated)") if name in figures.estimated else ""
+        shown_limit = localize_digits(f"{limit:g}")
         if value is None:
-            reasons.append(f"{label} unknown (limit {limit:g}{' ' + unit if unit else ''})")
+            reasons.append(_("%(measure)s unknown (limit %(limit)s)")
+                           % {"measure": label, "limit": f"{shown_limit}{' ' + unit if unit else ''}"})
         elif kind is max and value > limit:
-            reasons.append(f"{label} {_figure(value)}{' ' + unit if unit else ''}{tag} > maximum {limit:g}")
+            reasons.append(_("%(measure)s %(value)s > maximum %(limit)s")
+                           % {"measure": label, "value": f"{_figure(value)}{' ' + unit if unit else ''}{tag}",
+                              "limit": shown_limit})
         elif kind is min and value < limit:
-            reasons.append(f"{label} {_figure(value)}{tag} < minimum {limit:g}")
+            reasons.append(_("%(measure)s %(value)s < minimum %(limit)s")
+                           % {"measure": label, "value": f"{_figure(value)}{tag}", "limit": shown_limit})
     return reasons
 
 
@@ -320,7 +332,7 @@ def _stored_item_values(run_ids: set[int], benchmarks: list[_Benchmark]) -> dict
 
 
 def _figure(value: float) -> str:
-    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+    return localize_digits(f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}")
 
 
 def _nan(value: float | None) -> float:

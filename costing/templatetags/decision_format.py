@@ -3,6 +3,9 @@ from __future__ import annotations
 
 from django import template
 
+from benchsite.formats import localize_digits
+from evaluations.models import category_label
+
 register = template.Library()
 UNKNOWN = "—"
 
@@ -13,7 +16,7 @@ def figure(value: float | None, unit: str = "") -> str:
     if value is None:
         return UNKNOWN
     magnitude = abs(value)
-    digits = f"{magnitude:,.0f}" if magnitude >= 100 else f"{magnitude:.3g}"
+    digits = localize_digits(f"{magnitude:,.0f}" if magnitude >= 100 else f"{magnitude:.3g}")
     sign = "−" if value < 0 else ""
     if unit == "$":
         return f"{sign}${digits}"
@@ -39,5 +42,5 @@ def axis_title(axes: dict, axis: str) -> str:
 
 @register.filter
 def category_title(category: str) -> str:
-    """instruction_following → instruction following."""
-    return category.replace("_", " ")
+    """instruction_following → instruction following (in the page's language)."""
+    return category_label(category)

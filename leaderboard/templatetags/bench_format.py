@@ -7,6 +7,7 @@ from typing import Any
 from django import template
 from django.http import HttpRequest
 
+from benchsite.formats import localize_digits
 from leaderboard.selectors import SORT_MODEL, Leaderboard
 
 register = template.Library()
@@ -17,7 +18,7 @@ def percent(value: float | None, digits: int = 1) -> str:
     """A 0–1 metric as a percentage without the sign: 0.6128 → "61.3"."""
     if value is None:
         return ""
-    return f"{value * 100:.{digits}f}"
+    return localize_digits(f"{value * 100:.{digits}f}")
 
 
 @register.filter
@@ -63,5 +64,5 @@ def parameters(count: int | None) -> str:
         return ""
     for size, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
         if count >= size:
-            return f"{count / size:.3g}{suffix}"
+            return localize_digits(f"{count / size:.3g}") + suffix
     return str(count)

@@ -4,8 +4,11 @@ from __future__ import annotations
 import math
 
 from django import template
+from django.utils.translation import pgettext
 
-from evaluations.compare import ModelResult, PairRow
+from benchsite.formats import localize_digits
+from evaluations.compare import NOT_COMPARED, TIED, ModelResult, PairRow
+from evaluations.models import category_label as _category_label
 
 register = template.Library()
 
@@ -14,7 +17,7 @@ def _on_scale(value: float, fraction: bool, signed: bool) -> str:
     """0–1 metrics in percentage points (one decimal), others (MT-Bench's 1–10) with two decimals."""
     number = value * 100 if fraction else value
     digits = 1 if fraction else 2
-    return f"{number:+.{digits}f}" if signed else f"{number:.{digits}f}"
+    return localize_digits(f"{number:+.{digits}f}" if signed else f"{number:.{digits}f}")
 
 
 def _is_fraction(row: PairRow) -> bool:
@@ -49,24 +52,42 @@ def pvalue(value: float | None) -> str:
     """Three decimals, or two significant digits below 0.001 (1.9e-06): small p-values stay legible."""
     if value is None:
         return "—"
-    return f"{value:.3f}" if value >= 0.001 else f"{value:.1e}"
+    return localize_digits(f"{value:.3f}" if value >= 0.001 else f"{value:.1e}")
 
 
 @register.filter
 def correlation(value: float | None) -> str:
-    return "—" if value is None else f"{value:.2f}"
+    return "—" if value is None else localize_digits(f"{value:.2f}")
 
 
 @register.filter
 def normalised(value: float | None) -> str:
-    return "—" if value is None else f"{value * 100:.1f}"
+    return "—" if value is None else localize_digits(f"{value * 100:.1f}")
 
 
 @register.filter
 def item_value(value: float | None) -> str:
+    """Machine-readable (a data attribute's); item_value|decimal shows it."""
     if value is None:
         return "—"
     return f"{value:g}"
+
+
+@register.filter
+def decimal(text: str) -> str:
+    return localize_digits(text)
+
+
+@register.filter
+def category_label(category: str) -> str:
+    return _category_label(category)
+
+
+@register.filter
+def verdict_label(verdict: str) -> str:
+    """The page's words for the verdicts that stay English in data attributes and the API."""
+    labels = {TIED: pgettext("verdict", "tied"), NOT_COMPARED: pgettext("verdict", "not compared")}
+    return labels.get(verdict, verdict)
 
 
 @register.filter

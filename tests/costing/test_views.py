@@ -73,12 +73,12 @@ def test_bad_input_lists_the_fields(client, gpu):
 
 def test_a_profile_of_a_private_run_is_not_offered_to_others(client, gpu, django_user_model):
     owner = django_user_model.objects.create_user("owner")
-    model = ModelEntryFactory(name="hidden")
+    model = ModelEntryFactory(name="private-model")  # a name no page chrome contains ("hidden" is an input type)
     private = profile(model, tokens_per_s=10, p95_ms=100, memory_gb=1, joules_per_token=1)
     private.run = RunFactory(model=model, is_private=True, created_by=owner)
     private.save(update_fields=["run"])
     response = client.get(reverse(URL), {"hardware": "test-gpu", "profile": private.pk})
-    assert "hidden" not in response.content.decode()
+    assert "private-model" not in response.content.decode()
     assert response.context["errors"]["profile"]
 
 
