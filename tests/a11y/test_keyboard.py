@@ -34,8 +34,8 @@ FOCUS_STATE = """() => {
   return {
     description: e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (e.name ? '[name=' + e.name + ']' : '')
                  + ' "' + (e.innerText || e.value || '').trim().slice(0, 40) + '"',
-    tag: e.tagName.toLowerCase(), id: e.id, name: e.name || '', text: (e.innerText || '').trim(), column: e.dataset.column || '',
-    rel: e.rel || '',
+    tag: e.tagName.toLowerCase(), id: e.id, name: e.name || '', text: (e.innerText || '').trim(),
+    column: e.dataset.column || '', rel: e.rel || '',
     onScreen: r.width > 0 && r.height > 0 && r.bottom > 0 && r.right > 0 && r.top < innerHeight && r.left < innerWidth
               && top !== null && (top === e || e.contains(top) || top.contains(e)),
     indicated: (s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0) || s.boxShadow !== 'none',
