@@ -1,7 +1,6 @@
 """Reads shaped for the leaderboard pages: the models × benchmarks table, model and run pages, samples."""
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import reduce
@@ -12,8 +11,9 @@ from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Window
-from django.db.models.functions import RowNumber
+from django.db.models import Count, F, FloatField, Q, QuerySet, Window
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
+from django.db.models.functions import Cast, Lower, RowNumber
 
 from evaluations.models import (
     ACTIVE_STATUSES,
@@ -27,12 +27,13 @@ from evaluations.models import (
     Suite,
     WorkerRecord,
 )
-from evaluations import statistics
 from evaluations.history import HistorySeries, model_history, model_regressions
 from evaluations.progress import RunProgress, progress_snapshot
 from evaluations.run_performance import RunPerformanceRecord
 from evaluations.selectors import real_runs, run_samples, visible_runs, worker_silence_cutoff
+from leaderboard.models import BoardRow, BoardSummary
 from leaderboard.performance import RunPerformanceDetail, run_performance_detail
+from leaderboard.services import board_sync, correlations_of
 
 SORT_AVERAGE = "average"
 SORT_MODEL = "model"
@@ -90,6 +91,7 @@ class Leaderboard:
     suite: Suite | None = None
     suites: list[Suite] = field(default_factory=list)
     lineage: str = ""  # "", LINEAGE_BASE or LINEAGE_DERIVED
+    page: Page | None = None  # when asked for a page: its rows are `rows`
 
 
 @dataclass
@@ -123,57 +125,76 @@ class RunDetail:
 def suite_choices() -> list[Suite]:
     """Suite versions with public results, the default ones first, newest version first within a slug.
 
-    Two queries: the suites, and which of their configuration keys have a public finished score.
+    Read from the stored board (leaderboard.models), brought up to date first.
     """
-    suites = list(Suite.objects.order_by("slug", F("created_at").desc(nulls_last=True), "-pk"))
-    keys = {key for suite in suites for key in suite.entries.values()}
-    present = set(
-        Score.objects.filter(real_runs("run__"), is_primary=True, run__status=RunStatus.FINISHED,
-                             run__is_private=False, config_key__in=keys).values_list("config_key", flat=True).distinct()
-    )
+    board_sync()
+    counted = "board_summary__all_models" if settings.BENCHSITE_SHOW_SYNTHETIC else "board_summary__real_models"
+    suites = Suite.objects.filter(**{f"{counted}__gt": 0}).order_by("slug", F("created_at").desc(nulls_last=True),
+                                                                    "-pk")
     rank = {slug: index for index, slug in enumerate(DEFAULT_SUITE_ORDER)}
-    shown = [suite for suite in suites if present & set(suite.entries.values())]
-    return sorted(shown, key=lambda suite: rank.get(suite.slug, len(rank)))
+    return sorted(suites, key=lambda suite: rank.get(suite.slug, len(rank)))
 
 
-def leaderboard_rows(*, suite_id: int | str | None = None, sort: str | None = None,
-                     descending: bool = True, lineage: str | None = None) -> Leaderboard:
+def leaderboard_rows(*, suite_id: int | str | None = None, sort: str | None = None, descending: bool = True,
+                     lineage: str | None = None, page: int | str | None = None,
+                     page_size: int | None = None) -> Leaderboard:
     """Models × the chosen suite version's benchmarks, from public finished runs whose configuration matches.
 
     A cell is the latest primary score whose configuration key equals the suite's for that benchmark, so
-    runs on other items, few-shot counts or prompt versions never mix in. Four queries whatever the size.
+    runs on other items, few-shot counts or prompt versions never mix in. The rows are stored per suite
+    version (leaderboard.services), sorted and paginated by the database: the same few queries at any size.
+    With `page_size`, `rows` holds that page and `page` the paginator's page; without, every row.
     """
     suites = suite_choices()
     suite = _chosen_suite(suites, suite_id)
     if suite is None:
         return Leaderboard([], [], SORT_AVERAGE, descending, None, suites)
-    entries: dict[str, str] = suite.entries
-    slugs = [slug for slug in (suite.order or sorted(entries)) if slug in entries]
-    latest = list(
-        _latest_primary_scores(config_key__in=list(entries.values()), run__is_private=False)
-        .annotate(regressed=Exists(Regression.objects.filter(run_id=OuterRef("run_id"),
-                                                             benchmark_id=OuterRef("benchmark_id"))))
-        .values(
-            "run__model_id", "benchmark__slug", "metric", "value", "stderr", "n", "run_id", "normalized",
-            "normalized_stderr", "scale_max", "regressed",
-        )
-    )
+    slugs = [slug for slug in (suite.order or sorted(suite.entries)) if slug in suite.entries]
+    metrics = BoardSummary.objects.filter(suite=suite).values_list("metrics", flat=True).first() or {}
     titles = _benchmark_titles(slugs)
-    metrics = {row["benchmark__slug"]: row["metric"] for row in latest}
     columns = [Column(slug, titles.get(slug, slug), metrics.get(slug, "")) for slug in slugs]
-    cells = {(row["run__model_id"], row["benchmark__slug"]): _cell(row) for row in latest}
-    model_ids = {model_id for model_id, _ in cells}
-    # Flags a moderator confirmed (community.ModelFlag) are marked on the board, counted in the same query.
-    models = (ModelEntry.objects.filter(pk__in=model_ids)
-              .annotate(confirmed_flags=Count("flags", filter=Q(flags__state="confirmed"))).order_by("name"))
     lineage = lineage if lineage in LINEAGE_FILTERS else ""
-    if lineage:  # base models have no base; everything derived (fine-tune, merge, adapter, quantization) has one
-        models = models.filter(base_model__isnull=lineage == LINEAGE_BASE)
-    rows = [_row(model, [cells.get((model.pk, slug)) for slug in slugs]) for model in models]
     sort = sort if sort in {SORT_MODEL, *slugs} else SORT_AVERAGE
-    board = Leaderboard(columns, rows, sort, descending, suite, suites, lineage)
-    _sort_rows(board)
+    stored = _board_query(suite, lineage).order_by(*_board_order(sort, descending))
+    board = Leaderboard(columns, [], sort, descending, suite, suites, lineage)
+    if page_size is None:
+        board.rows = _board_rows(list(stored), slugs)
+    else:
+        board.page = Paginator(stored, page_size).get_page(page)
+        board.rows = board.page.object_list = _board_rows(list(board.page.object_list), slugs)
     return board
+
+
+def _board_query(suite: Suite, lineage: str) -> QuerySet[BoardRow]:
+    rows = BoardRow.objects.filter(suite=suite).select_related("model")
+    if not settings.BENCHSITE_SHOW_SYNTHETIC:
+        rows = rows.filter(model__is_synthetic=False)
+    if lineage:  # base models have no base; everything derived (fine-tune, merge, adapter, quantization) has one
+        rows = rows.filter(model__base_model__isnull=lineage == LINEAGE_BASE)
+    return rows
+
+
+def _board_order(sort: str, descending: bool) -> list:
+    """Models without the sorted value go last in both directions; ties stay alphabetical."""
+    if sort == SORT_MODEL:
+        name = Lower("model__name")
+        return [name.desc() if descending else name.asc(), "pk"]
+    value = F("average") if sort == SORT_AVERAGE else Cast(KeyTextTransform("value", KeyTransform(sort, "cells")),
+                                                           FloatField())
+    return [value.desc(nulls_last=True) if descending else value.asc(nulls_last=True), "model__name", "pk"]
+
+
+def _board_rows(stored: list[BoardRow], slugs: list[str]) -> list[LeaderboardRow]:
+    """Stored rows as the page shows them; confirmed flags (community.ModelFlag) counted in one query."""
+    flags = dict(ModelEntry.every.filter(pk__in=[row.model_id for row in stored])
+                 .annotate(confirmed=Count("flags", filter=Q(flags__state="confirmed")))
+                 .values_list("pk", "confirmed")) if stored else {}
+    rows = []
+    for row in stored:
+        row.model.confirmed_flags = flags.get(row.model_id, 0)
+        cells = [_cell(row.cells[slug]) if slug in row.cells else None for slug in slugs]
+        rows.append(LeaderboardRow(row.model, cells, row.average, row.average_stderr, row.covered))
+    return rows
 
 
 @dataclass(frozen=True)
@@ -186,15 +207,20 @@ class BenchmarkCorrelations:
 
 
 def benchmark_correlations(board: Leaderboard) -> BenchmarkCorrelations:
-    """From the board's cells (no query); a pair with fewer than three models in common has no value."""
-    import numpy as np
+    """Across every model of the board (not only the page): stored with the board, recomputed when filtered.
 
-    matrix = np.array([[np.nan if cell is None else cell.value for cell in row.cells] for row in board.rows],
-                      dtype=float).reshape(len(board.rows), len(board.columns))
-    kept = [index for index in range(len(board.columns)) if (~np.isnan(matrix[:, index])).sum() >= 3]
-    r, n = statistics.pearson_pairwise(matrix[:, kept])
-    pearson = [[None if np.isnan(value) else round(float(value), 4) for value in line] for line in r]
-    return BenchmarkCorrelations([board.columns[index].title for index in kept], pearson, n.tolist())
+    A pair with fewer than three models in common has no value.
+    """
+    if board.suite is None:
+        return BenchmarkCorrelations([], [], [])
+    if board.lineage:
+        values = list(_board_query(board.suite, board.lineage).values_list("values", flat=True))
+        stored = correlations_of(values)
+    else:
+        field_name = "correlations_all" if settings.BENCHSITE_SHOW_SYNTHETIC else "correlations"
+        stored = BoardSummary.objects.filter(suite=board.suite).values_list(field_name, flat=True).first() or {}
+    titles = [board.columns[index].title for index in stored.get("columns", [])]
+    return BenchmarkCorrelations(titles, stored.get("pearson", []), stored.get("n", []))
 
 
 def model_radar_axes(detail: ModelDetail) -> list[tuple[str, float | None]]:
@@ -217,39 +243,9 @@ def _chosen_suite(suites: list[Suite], suite_id: int | str | None) -> Suite | No
     return suites[0] if suites else None
 
 
-def _cell(row: dict) -> Cell:
-    return Cell(row["value"], row["stderr"], row["n"], row["run_id"], row["normalized"], row["normalized_stderr"],
-                row["scale_max"], row["regressed"])
-
-
-def _row(model: ModelEntry, cells: list[Cell | None]) -> LeaderboardRow:
-    """The average of baseline-normalised scores; its standard error treats benchmarks as independent."""
-    present = [cell for cell in cells if cell is not None and cell.normalized is not None]
-    if not present:
-        return LeaderboardRow(model, cells, None, None, 0)
-    average = fmean(cell.normalized for cell in present)  # type: ignore[misc]
-    errors = [cell.normalized_stderr for cell in present]
-    stderr = math.sqrt(sum(e * e for e in errors)) / len(present) if all(e is not None for e in errors) else None
-    return LeaderboardRow(model, cells, average, stderr, len(present))
-
-
-def _sort_rows(board: Leaderboard) -> None:
-    if board.sort == SORT_MODEL:
-        board.rows.sort(key=lambda row: row.model.name.lower(), reverse=board.descending)
-        return
-    index = next((i for i, column in enumerate(board.columns) if column.slug == board.sort), None)
-
-    def value(row: LeaderboardRow) -> float | None:
-        if index is None:
-            return row.average
-        cell = row.cells[index]
-        return cell.value if cell else None
-
-    # Rows are already in name order and sorts are stable: ties stay alphabetical.
-    present = [row for row in board.rows if value(row) is not None]
-    missing = [row for row in board.rows if value(row) is None]
-    present.sort(key=value, reverse=board.descending)  # type: ignore[arg-type]
-    board.rows = present + missing  # models without the value go last in both directions
+def _cell(stored: dict) -> Cell:
+    return Cell(stored["value"], stored["stderr"], stored["n"], stored["run_id"], stored["normalized"],
+                stored["normalized_stderr"], stored["scale_max"], stored["regressed"])
 
 
 def _latest_primary_scores(**filters) -> QuerySet[Score]:

@@ -1,8 +1,6 @@
 """Pages of the leaderboard, model and run browser; HTMX requests get the fragment they target."""
 from __future__ import annotations
 
-import dataclasses
-
 from typing import Any
 
 from django.conf import settings
@@ -31,30 +29,26 @@ from leaderboard import charts, compare, exports, finetunes, performance, select
 CORRECT_CHOICES: dict[str, bool | None] = {"": None, "true": True, "false": False}
 RUNS_PER_PAGE = 50
 
-
 class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
-
 
 def leaderboard(request: HtmxHttpRequest) -> HttpResponse:
     board = selectors.leaderboard_rows(
         suite_id=request.GET.get("suite"), sort=request.GET.get("sort"),
         descending=request.GET.get("dir", "desc") != "asc", lineage=request.GET.get("lineage"),
+        page=request.GET.get("page"), page_size=settings.BENCHSITE_LEADERBOARD_PAGE_SIZE,
     )
     # Sorted over every model, shown a page at a time; the heat-map draws the page, correlations use all.
-    rows_page = Paginator(board.rows, settings.BENCHSITE_LEADERBOARD_PAGE_SIZE).get_page(request.GET.get("page"))
     others = request.GET.copy()
     others.pop("page", None)
-    context = {"board": board, "lineage_filters": selectors.LINEAGE_FILTERS, "rows_page": rows_page,
+    context = {"board": board, "lineage_filters": selectors.LINEAGE_FILTERS, "rows_page": board.page,
                "page_query": others.urlencode(),
-               "heatmap": charts.leaderboard_heatmap(dataclasses.replace(board, rows=list(rows_page.object_list))),
+               "heatmap": charts.leaderboard_heatmap(board),
                "correlations": charts.correlation_heatmap(selectors.benchmark_correlations(board))}
     return _page_or_fragment(request, "leaderboard/index.html", "leaderboard/_leaderboard_table.html", context)
 
-
 def model_list(request: HttpRequest) -> HttpResponse:
     return render(request, "leaderboard/model_list.html", {"models": selectors.model_list(request.user)})
-
 
 def model_detail(request: HttpRequest, slug: str) -> HttpResponse:
     detail = selectors.model_detail(slug, request.user)
@@ -68,7 +62,6 @@ def model_detail(request: HttpRequest, slug: str) -> HttpResponse:
                # Plural rules take whole numbers; a fractional threshold reads as plural in English and German.
                "regression_threshold_count": int(threshold) if float(threshold).is_integer() else 2}
     return render(request, "leaderboard/model_detail.html", context)
-
 
 @require_POST
 @login_required
@@ -84,7 +77,6 @@ def model_watch(request: HttpRequest, slug: str) -> HttpResponse:
         messages.success(request, text % {"model": model.name})
     return redirect(reverse("leaderboard:model_detail", args=[slug]) + "#regressions")
 
-
 def model_performance(request: HttpRequest, slug: str) -> HttpResponse:
     profile_id = request.GET.get("profile", "")
     page = performance.model_performance(slug, int(profile_id) if profile_id.isdigit() else None)
@@ -92,22 +84,18 @@ def model_performance(request: HttpRequest, slug: str) -> HttpResponse:
         raise Http404("No such model")
     return render(request, "leaderboard/performance.html", {"page": page})
 
-
 def performance_grid(request: HttpRequest) -> HttpResponse:
     context = {"grid": performance.preset_grid(), "quality": performance.preset_quality_grid()}
     return render(request, "leaderboard/performance_grid.html", context)
-
 
 @cache_control(public=True, max_age=86400)
 def plotly_js(request: HttpRequest) -> FileResponse:
     # Served from the installed plotly package: the pages work offline and need no CDN.
     return FileResponse(performance.plotly_js_path().open("rb"), content_type="text/javascript")
 
-
 def run_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(selectors.run_list(request.user), RUNS_PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "leaderboard/run_list.html", {"page": page})
-
 
 def run_detail(request: HtmxHttpRequest, run_id: int) -> HttpResponse:
     detail = selectors.run_detail(run_id, request.user)
@@ -128,21 +116,17 @@ def run_detail(request: HtmxHttpRequest, run_id: int) -> HttpResponse:
         context["cache"] = run_cache_summary(run=detail.run)
     return _page_or_fragment(request, "leaderboard/run_detail.html", "leaderboard/_samples.html", context)
 
-
 def live_runs(request: HttpRequest) -> HttpResponse:
     return render(request, "leaderboard/live_runs.html", {"rows": selectors.live_run_rows()})
-
 
 def _page_or_fragment(request: HtmxHttpRequest, page: str, fragment: str, context: dict[str, Any]) -> HttpResponse:
     response = render(request, fragment if _wants_fragment(request) else page, context)
     patch_vary_headers(response, ("HX-Request",))
     return response
 
-
 def _wants_fragment(request: HtmxHttpRequest) -> bool:
     # A history restore after a cache miss asks for the whole page, though it is an HTMX request.
     return bool(request.htmx) and not request.htmx.history_restore_request
-
 
 @require_POST
 @login_required
@@ -157,10 +141,8 @@ def run_cancel(request: HttpRequest, run_id: int) -> HttpResponse:
                       % {"pk": run.pk, "status": run.get_status_display().lower()})
     return redirect("leaderboard:run_detail", run_id=run.pk)
 
-
 def worker_list(request: HttpRequest) -> HttpResponse:
     return render(request, "leaderboard/worker_list.html", {"workers": selectors.worker_rows()})
-
 
 def compare_models(request: HtmxHttpRequest) -> HttpResponse:
     models = request.GET.getlist("models")
@@ -174,7 +156,6 @@ def compare_models(request: HtmxHttpRequest) -> HttpResponse:
         response["HX-Push-Url"] = canonical  # ?models=a,b rather than the form's repeated fields
     return response
 
-
 def compare_items(request: HtmxHttpRequest) -> HttpResponse:
     parsed = compare.compare_request(references=request.GET.getlist("models"), suite_id=request.GET.get("suite"),
                                      user=request.user)
@@ -186,7 +167,6 @@ def compare_items(request: HtmxHttpRequest) -> HttpResponse:
     context = {"compared": parsed, "benchmark": benchmark, "items": items}
     return _page_or_fragment(request, "leaderboard/compare_items.html", "leaderboard/_disagreements.html", context)
 
-
 def run_manifest(request: HttpRequest, run_id: int) -> JsonResponse:
     """The finished run's manifest signed with the site's key (check it with `manage.py verify_run`)."""
     run = get_object_or_404(visible_runs(request.user).select_related("model"), pk=run_id, status=RunStatus.FINISHED)
@@ -195,15 +175,12 @@ def run_manifest(request: HttpRequest, run_id: int) -> JsonResponse:
     response["Content-Disposition"] = f'attachment; filename="run-{run.pk}-manifest.json"'
     return response
 
-
 def signing_keys(request: HttpRequest) -> HttpResponse:
     context = {"pem": manifests.public_key_pem(), "key_id": manifests.key_id(), "algorithm": manifests.ALGORITHM}
     return render(request, "leaderboard/keys.html", context)
 
-
 def signing_key_pem(request: HttpRequest) -> HttpResponse:
     return HttpResponse(manifests.public_key_pem(), content_type="application/x-pem-file")
-
 
 def leaderboard_download(request: HttpRequest, fmt: str) -> HttpResponse:
     """The board as shown with the same query (suite, sort, dir)."""
@@ -215,7 +192,6 @@ def leaderboard_download(request: HttpRequest, fmt: str) -> HttpResponse:
         return exports.csv_response(f"{name}.csv", exports.leaderboard_header(board),
                                     exports.leaderboard_records(board))
     return exports.json_response(f"{name}.json", exports.leaderboard_document(board))
-
 
 def run_samples_download(request: HttpRequest, run_id: int, fmt: str) -> HttpResponse:
     """The run's samples, filtered as on its page (?benchmark=, ?correct=)."""
@@ -229,12 +205,10 @@ def run_samples_download(request: HttpRequest, run_id: int, fmt: str) -> HttpRes
     return exports.json_lines_document(f"run-{run.pk}-samples.json", {"run_id": run.pk, "model": run.model.slug},
                                        "samples", records)
 
-
 def run_harness_results(request: HttpRequest, run_id: int) -> HttpResponse:
     """The run in lm-evaluation-harness's results_<date>.json format."""
     run = get_object_or_404(visible_runs(request.user).select_related("model"), pk=run_id, status=RunStatus.FINISHED)
     return exports.json_response(f"run-{run.pk}-results.json", evaluation_exports.harness_results(run))
-
 
 def compare_download(request: HttpRequest, fmt: str) -> HttpResponse:
     parsed = compare.compare_request(references=request.GET.getlist("models"), suite_id=request.GET.get("suite"),
@@ -246,7 +220,6 @@ def compare_download(request: HttpRequest, fmt: str) -> HttpResponse:
     if fmt == exports.CSV:
         return exports.csv_response(f"{name}.csv", exports.COMPARISON_HEADER, exports.comparison_records(comparison))
     return exports.json_response(f"{name}.json", exports.comparison_document(comparison))
-
 
 def model_vs_base(request: HttpRequest, slug: str) -> HttpResponse:
     page = finetunes.vs_base_page(slug=slug, user=request.user)
