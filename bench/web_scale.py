@@ -20,6 +20,7 @@ import argparse
 import os
 import socket
 import statistics
+import secrets
 import subprocess
 import sys
 import threading
@@ -112,7 +113,10 @@ def main(argv: list[str] | None = None) -> int:
 
     env = {**os.environ, "DATABASE_URL": args.database, "BENCHSITE_SHOW_SYNTHETIC": "1", "DJANGO_DEBUG": "0",
            "DJANGO_SETTINGS_MODULE": "benchsite.settings", "API_THROTTLE_ANON": "1000000/min",
-           "API_THROTTLE_USER": "1000000/min", "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost,testserver"}
+           "API_THROTTLE_USER": "1000000/min", "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
+           # Production settings over plain HTTP on loopback: its own key, no redirect to HTTPS.
+           "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY") or secrets.token_urlsafe(50),
+           "DJANGO_SECURE_SSL_REDIRECT": "0"}
     ensure_database(args.database)
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=REPO_ROOT, env=env, check=True,
                    capture_output=True)

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import dj_database_url
 import psutil
+from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
+from django.core.exceptions import ImproperlyConfigured
 
 from benchsite.env import env_bool, env_int, env_list, env_str
 
@@ -12,8 +14,13 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("BENCHSITE_VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
-SECRET_KEY = env_str("DJANGO_SECRET_KEY", "dev-insecure-change-me")
+DEV_SECRET_KEY = "dev-insecure-change-me"
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", DEV_SECRET_KEY)
 DEBUG = env_bool("DJANGO_DEBUG", True)
+if not DEBUG and SECRET_KEY == DEV_SECRET_KEY:
+    # The development key is public (it is in this file): sessions, password resets and CSRF tokens signed with it
+    # could be forged, so production refuses to start without its own.
+    raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off")
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
 
 INSTALLED_APPS = [
@@ -35,6 +42,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_filters",
     "django_htmx",
+    "csp",
     "channels",
     "evaluations",
     "leaderboard",
@@ -46,6 +54,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     # After sessions, before CommonMiddleware (Django's documented place): picks the language from the
@@ -61,6 +70,58 @@ MIDDLEWARE = [
     # Last, as django-axes asks: it turns a locked-out login into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
+
+# Security headers and cookies (README: Security). Each default is the production one when DEBUG is off and the
+# development one when it is on (make demo, the test suite); every one can be set from the environment.
+# `DJANGO_DEBUG=0 DJANGO_SECRET_KEY=... DJANGO_ALLOWED_HOSTS=... manage.py check --deploy --fail-level WARNING` passes
+# with nothing else set (tests/operations/test_security.py).
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
+# A load balancer probes /healthz over plain HTTP inside the network; a redirect would read as down.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0 if DEBUG else 365 * 24 * 3600)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+# The header alone lists nobody; it only consents to a submission to the browsers' preload list (hstspreload.org).
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", not DEBUG)
+# Only behind a proxy that always sets this header itself (and drops a client's): "HTTP_X_FORWARDED_PROTO=https".
+# Anywhere else a client could send it and pass for HTTPS, so it is off unless set.
+_proxy_ssl_header = env_str("DJANGO_SECURE_PROXY_SSL_HEADER")
+if _proxy_ssl_header:
+    _name, _, _value = _proxy_ssl_header.partition("=")
+    if not _name.startswith("HTTP_") or not _value:
+        raise ImproperlyConfigured(
+            f"DJANGO_SECURE_PROXY_SSL_HEADER must look like HTTP_X_FORWARDED_PROTO=https, got {_proxy_ssl_header!r}")
+    SECURE_PROXY_SSL_HEADER = (_name, _value)
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("DJANGO_CSRF_COOKIE_SECURE", not DEBUG)
+# Origins (scheme://host) allowed to POST besides the request's own host, e.g. behind a proxy that rewrites Host.
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Content-Security-Policy (django-csp), on in development too so the browser tests see what production sends.
+# Scripts only from this site: HTMX and plotly.js are static files, charts are JSON blocks drawn by
+# static/js/charts.js (benchsite.plots), so no inline script runs; an inline one would need
+# nonce="{{ request.csp_nonce }}". Styles allow 'unsafe-inline', the one exception: plotly.js writes its rules into a
+# <style> element and sets style attributes on its SVG at run time (its no-inline-styles mode needs a plotly.css the
+# Python package does not ship), and HTMX inserts its indicator style. Inline style cannot run code.
+# 'self' covers ws:/wss: to the same host for the live pages. Redoc's search runs in a blob: worker.
+CONTENT_SECURITY_POLICY = {
+    "EXCLUDE_URL_PREFIXES": [],
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "worker-src": [SELF, "blob:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 ROOT_URLCONF = "benchsite.urls"
 TEMPLATES = [
@@ -195,6 +256,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Three models have a "state" field with different choices: name each set, so the schema's enums are stable
+    # (and check --deploy, which fails on warnings, passes).
+    "ENUM_NAME_OVERRIDES": {
+        "SubmissionStateEnum": "community.models.SubmissionState",
+        "FlagStateEnum": "community.models.ModelFlag.State",
+        "BenchmarkSubmissionStateEnum": "community.models.BenchmarkSubmission.State",
+    },
 }
 
 # Where benchmark data is read from first (files in their original formats); see runner/datasets.py.

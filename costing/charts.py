@@ -1,6 +1,7 @@
 """The tornado chart: $/1M tokens when each input alone moves ±20%, widest swing on top."""
 from __future__ import annotations
 
+from benchsite.plots import figure_html
 from costing.calculators import SENSITIVITY, TornadoBar
 
 LABELS = {
@@ -29,5 +30,4 @@ def tornado_chart(bars: list[TornadoBar], base: float) -> str:
     figure.update_layout(barmode="overlay", height=80 + 36 * len(ordered), template="plotly_white",
                          xaxis_title="$ per 1M tokens", margin={"l": 140, "r": 20, "t": 10, "b": 50},
                          legend={"orientation": "h", "y": -0.35})
-    return figure.to_html(full_html=False, include_plotlyjs=False, div_id="tornado-chart",
-                          config={"displaylogo": False, "responsive": True})
+    return figure_html(figure, div_id="tornado-chart")

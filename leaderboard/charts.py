@@ -1,8 +1,9 @@
-"""Plotly charts of the pages, rendered on the server as a div and its data (the page loads plotly.min.js once)."""
+"""Plotly charts of the pages, rendered on the server as a div and its data (benchsite.plots; the page loads plotly.min.js once)."""
 from __future__ import annotations
 
 import math
 
+from benchsite.plots import figure_html
 from evaluations.history import HistorySeries
 from leaderboard.selectors import BenchmarkCorrelations, Leaderboard
 
@@ -50,7 +51,7 @@ def history_chart(series: list[HistorySeries]) -> str:
         height=380, margin={"l": 50, "r": 20, "t": 20, "b": 40}, template="plotly_white",
         yaxis={"title": "score (95% interval shaded)"}, legend={"orientation": "h", "y": -0.2},
     )
-    return figure.to_html(full_html=False, include_plotlyjs=False, div_id="history-chart", config=CONFIG)
+    return figure_html(figure, div_id="history-chart", config=CONFIG)
 
 
 def _first_with_regression(series: list[HistorySeries]) -> int:
@@ -85,7 +86,7 @@ def radar_chart(labels: list[str], traces: list[tuple[str, list[float | None]]],
         height=420, margin={"l": 60, "r": 60, "t": 30, "b": 30}, template="plotly_white",
         legend={"orientation": "h", "y": -0.12}, showlegend=len(traces) > 1,
     )
-    return figure.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, config=CONFIG)
+    return figure_html(figure, div_id=div_id, config=CONFIG)
 
 
 def leaderboard_heatmap(board: Leaderboard) -> str:
@@ -108,7 +109,7 @@ def leaderboard_heatmap(board: Leaderboard) -> str:
     figure.update_layout(height=140 + 34 * len(models), margin={"l": 10, "r": 10, "t": 10, "b": 40},
                          template="plotly_white", yaxis={"autorange": "reversed", "automargin": True},
                          xaxis={"side": "top"})
-    return figure.to_html(full_html=False, include_plotlyjs=False, div_id="leaderboard-heatmap", config=STATIC)
+    return figure_html(figure, div_id="leaderboard-heatmap", config=STATIC)
 
 
 def correlation_heatmap(matrix: BenchmarkCorrelations) -> str:
@@ -126,7 +127,7 @@ def correlation_heatmap(matrix: BenchmarkCorrelations) -> str:
     figure.update_layout(height=160 + 40 * len(matrix.titles), margin={"l": 10, "r": 10, "t": 10, "b": 10},
                          template="plotly_white", yaxis={"autorange": "reversed", "automargin": True},
                          xaxis={"side": "top"})
-    return figure.to_html(full_html=False, include_plotlyjs=False, div_id="correlation-heatmap", config=STATIC)
+    return figure_html(figure, div_id="correlation-heatmap", config=STATIC)
 
 
 def _cell_text(cell) -> str:

@@ -9,6 +9,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.utils.translation import gettext, ngettext
 
 from benchsite.formats import localize_digits
+from benchsite.plots import figure_html
 from evaluations import compare
 from evaluations.models import ModelEntry
 
@@ -196,8 +197,7 @@ def delta_chart(rows: list[compare.PairRow], target: set[str]) -> str:
         height=max(220, 60 + 38 * len(rows)), margin={"l": 160, "r": 30, "t": 20, "b": 50},
         legend={"orientation": "h", "y": -0.25},
     )
-    return figure.to_html(full_html=False, include_plotlyjs=False, div_id="vs-base-chart",
-                          config={"displaylogo": False, "responsive": True})
+    return figure_html(figure, div_id="vs-base-chart")
 
 
 def fewshot_chart(points: list[compare.FewshotPoint], tuned: ModelEntry) -> str:
@@ -228,5 +228,4 @@ def fewshot_chart(points: list[compare.FewshotPoint], tuned: ModelEntry) -> str:
         yaxis={"title": "score (%, 95% CI)"}, template="plotly_white", height=380,
         margin={"l": 60, "r": 30, "t": 20, "b": 50}, legend={"orientation": "h", "y": -0.2},
     )
-    return figure.to_html(full_html=False, include_plotlyjs=False, div_id="fewshot-chart",
-                          config={"displaylogo": False, "responsive": True})
+    return figure_html(figure, div_id="fewshot-chart")

@@ -1,7 +1,7 @@
 """Reads for the performance pages: a model's profiles with scaling charts, and the models × presets grid.
 
 Figures that could not be measured are None and print as "unavailable". Charts are plotly figures
-rendered to a <div> plus script; plotly.js itself is served once per page from the installed package.
+rendered to a <div> plus its JSON (benchsite.plots); plotly.js itself is served once per page from the installed package.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from django.db.models import QuerySet
 from django.utils.translation import gettext, gettext_lazy as _
 
 from benchsite.formats import localize_digits
+from benchsite.plots import figure_html
 
 from evaluations.models import ModelEntry, PerformanceProfile, Run, RunStatus, Score
 from evaluations.performance import PERCENTILES, PRESETS, preset_options
@@ -399,8 +400,7 @@ def _figure_html(figure, slug: str, x_title: str, y_title: str) -> str:
         xaxis_title=x_title, yaxis_title=y_title, height=340, margin={"l": 60, "r": 20, "t": 20, "b": 50},
         legend_title_text="", template="plotly_white",
     )
-    return figure.to_html(full_html=False, include_plotlyjs=False, div_id=f"chart-{slug}",
-                          config={"displaylogo": False, "responsive": True})
+    return figure_html(figure, div_id=f"chart-{slug}")
 
 
 def plotly_js_path() -> Path:

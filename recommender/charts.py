@@ -7,6 +7,8 @@ import math
 import numpy as np
 from django.utils.translation import gettext
 
+from benchsite.plots import figure_html
+
 from recommender.ranking import pareto_front
 from recommender.selectors import AXES, Candidate
 
@@ -24,8 +26,6 @@ def frontier_2d(candidates: list[Candidate], x: str, y: str) -> list[bool]:
 
 def pareto_chart(candidates: list[Candidate], x: str, y: str) -> str:
     """Plotly's figure as plain dicts, unvalidated: building 200 validated points took longer than the ranking."""
-    import plotly.io as pio
-
     front = frontier_2d(candidates, x, y)
     shown = [(c, on) for c, on in zip(candidates, front) if c.axis(x) is not None and c.axis(y) is not None]
     if not shown:
@@ -56,8 +56,7 @@ def pareto_chart(candidates: list[Candidate], x: str, y: str) -> str:
         "height": 420, "template": _template(), "margin": {"l": 60, "r": 20, "t": 20, "b": 50},
         "legend": {"orientation": "h", "y": -0.18},
     }
-    return pio.to_html({"data": traces, "layout": layout}, validate=False, full_html=False,
-                       include_plotlyjs=False, div_id="pareto-chart", config={"displaylogo": False, "responsive": True})
+    return figure_html({"data": traces, "layout": layout}, div_id="pareto-chart", validate=False)
 
 
 @functools.cache
