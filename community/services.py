@@ -18,6 +18,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.db import transaction
+from django.utils.translation import gettext_lazy
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
@@ -52,8 +53,10 @@ logger = logging.getLogger(__name__)
 LICENSES = {
     "apache-2.0": "Apache 2.0", "mit": "MIT", "bsd-3-clause": "BSD 3-Clause", "cc-by-4.0": "CC BY 4.0",
     "cc-by-sa-4.0": "CC BY-SA 4.0", "cc-by-nc-4.0": "CC BY-NC 4.0", "openrail": "OpenRAIL",
-    "llama2": "Llama 2 Community Licence (gated)", "llama3": "Llama 3 Community Licence (gated)",
-    "llama3.1": "Llama 3.1 Community Licence (gated)", "gemma": "Gemma Terms of Use (gated)", "other": "Other",
+    "llama2": gettext_lazy("Llama 2 Community Licence (gated)"),
+    "llama3": gettext_lazy("Llama 3 Community Licence (gated)"),
+    "llama3.1": gettext_lazy("Llama 3.1 Community Licence (gated)"),
+    "gemma": gettext_lazy("Gemma Terms of Use (gated)"), "other": gettext_lazy("Other"),
 }
 GATED_LICENSES = frozenset({"llama2", "llama3", "llama3.1", "gemma"})
 # Which runtime evaluates each kind of weights (evaluations' backends; the tests swap in their fake one).

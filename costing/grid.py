@@ -8,28 +8,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SOURCE = "Ember, yearly electricity data (2023 averages, rounded)"
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+SOURCE = _("Ember, yearly electricity data (2023 averages, rounded)")
 SOURCE_URL = "https://ember-energy.org/data/yearly-electricity-data/"
 
 
 @dataclass(frozen=True)
 class GridRegion:
     code: str
-    name: str
+    name: str | Promise
     g_co2_per_kwh: float
 
 
 REGIONS: tuple[GridRegion, ...] = (
-    GridRegion("world", "World average", 480),
-    GridRegion("eu", "European Union", 245),
-    GridRegion("us", "United States", 370),
-    GridRegion("cn", "China", 580),
-    GridRegion("in", "India", 710),
-    GridRegion("de", "Germany", 380),
-    GridRegion("fr", "France", 55),
-    GridRegion("gb", "United Kingdom", 240),
-    GridRegion("pl", "Poland", 660),
-    GridRegion("se", "Sweden", 40),
-    GridRegion("no", "Norway", 30),
+    GridRegion("world", _("World average"), 480),
+    GridRegion("eu", _("European Union"), 245),
+    GridRegion("us", _("United States"), 370),
+    GridRegion("cn", _("China"), 580),
+    GridRegion("in", _("India"), 710),
+    GridRegion("de", _("Germany"), 380),
+    GridRegion("fr", _("France"), 55),
+    GridRegion("gb", _("United Kingdom"), 240),
+    GridRegion("pl", _("Poland"), 660),
+    GridRegion("se", _("Sweden"), 40),
+    GridRegion("no", _("Norway"), 30),
 )
 BY_CODE = {region.code: region for region in REGIONS}

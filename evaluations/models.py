@@ -4,7 +4,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils.text import slugify
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext, gettext_lazy as _
 
 
 class RealModelsManager(models.Manager):
@@ -211,18 +211,19 @@ class Run(models.Model):
     def configuration_label(self) -> str:
         """What makes this run's scores comparable or not, in a few words: backend, preset, items, shots."""
         config = self.config or {}
-        parts = [self.backend, self.preset or "custom options"]
+        parts = [self.backend, self.preset or gettext("custom options")]
         limits = {**({"*": config["limit"]} if config.get("limit") else {}), **(config.get("limits") or {})}
-        parts.append(", ".join(f"first {n}" if slug == "*" else f"{slug} first {n}" for slug, n in limits.items()
-                               if n) or "all items")
+        parts.append(", ".join(gettext("first %(n)s") % {"n": n} if slug == "*"
+                               else gettext("%(benchmark)s first %(n)s") % {"benchmark": slug, "n": n}
+                               for slug, n in limits.items() if n) or gettext("all items"))
         if config.get("num_fewshot") is not None:
-            parts.append(f"{config['num_fewshot']}-shot")
+            parts.append(gettext("%(n)s-shot") % {"n": config["num_fewshot"]})
         if config.get("chat_template"):
-            parts.append("chat template")
+            parts.append(gettext("chat template"))
         if config.get("max_new_tokens"):
-            parts.append(f"≤ {config['max_new_tokens']} new tokens")
+            parts.append(gettext("≤ %(n)s new tokens") % {"n": config["max_new_tokens"]})
         if config.get("adaptive"):
-            parts.append("adaptive (stopped early)")
+            parts.append(gettext("adaptive (stopped early)"))
         return " · ".join(parts)
 
 

@@ -7,8 +7,10 @@ from typing import Any
 from django import template
 from django.http import HttpRequest
 
+from django.utils.translation import gettext_lazy as _
+
 from benchsite.formats import localize_digits
-from leaderboard.selectors import SORT_MODEL, Leaderboard
+from leaderboard.selectors import LINEAGE_BASE, LINEAGE_DERIVED, SORT_MODEL, Leaderboard
 
 register = template.Library()
 
@@ -19,6 +21,15 @@ def percent(value: float | None, digits: int = 1) -> str:
     if value is None:
         return ""
     return localize_digits(f"{value * 100:.{digits}f}")
+
+
+# leaderboard.selectors.LINEAGE_FILTERS's labels, in the page's language (the values stay in the URL).
+LINEAGE_LABELS = {LINEAGE_BASE: _("Base models only"), LINEAGE_DERIVED: _("Fine-tunes, merges, adapters, quantizations")}
+
+
+@register.filter
+def lineage_label(value: str, label: str = "") -> str:
+    return str(LINEAGE_LABELS.get(value, label))
 
 
 @register.filter

@@ -9,6 +9,7 @@ from django.utils.translation import pgettext
 from benchsite.formats import localize_digits
 from evaluations.compare import NOT_COMPARED, TIED, ModelResult, PairRow
 from evaluations.models import category_label as _category_label
+from evaluations.statistics import NO_TEST
 
 register = template.Library()
 
@@ -81,6 +82,11 @@ def decimal(text: str) -> str:
 @register.filter
 def category_label(category: str) -> str:
     return _category_label(category)
+
+
+@register.filter
+def test_label(test: str) -> str:
+    return pgettext("statistical test", "none") if test == NO_TEST else test
 
 
 @register.filter
