@@ -32,11 +32,12 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-data.txt Makefile
 	$(MAKE) system-packages
 	touch $(STAMP)
 
-# From Debian: Chromium for the browser tests (tools must never download their own browser) and
-# bubblewrap, which gives the code sandbox its own network, PID and mount namespaces.
-SYSTEM_PACKAGES := chromium chromium-driver bubblewrap
+# From Debian: Chromium for the browser tests (tools must never download their own browser),
+# bubblewrap, which gives the code sandbox its own network, PID and mount namespaces, and gettext
+# (xgettext, msgfmt) for makemessages/compilemessages; the site itself reads the committed .mo files.
+SYSTEM_PACKAGES := chromium chromium-driver bubblewrap gettext
 system-packages:
-	@if ! command -v chromium >/dev/null || ! command -v bwrap >/dev/null; then \
+	@if ! command -v chromium >/dev/null || ! command -v bwrap >/dev/null || ! command -v msgfmt >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get install -y --no-install-recommends $(SYSTEM_PACKAGES) || \
 	    (apt-get update && apt-get install -y --no-install-recommends $(SYSTEM_PACKAGES)); \
