@@ -177,8 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     print("\nEXPLAIN ANALYZE of the leaderboard's page query (sorted by a benchmark, page 50):")
     from django.core.paginator import Paginator
 
-    stored = selectors._board_query(suite, "").order_by(*selectors._board_order(sort_slug, False))
-    page = Paginator(stored, settings.BENCHSITE_LEADERBOARD_PAGE_SIZE).get_page(50)
+    keys = selectors._board_order(suite, sort_slug, False, "").values_list("row_id", flat=True)
+    page = Paginator(keys, settings.BENCHSITE_LEADERBOARD_PAGE_SIZE).get_page(50)
     print("\n".join("  " + line for line in page.object_list.explain(analyze=True).splitlines()))
 
     port = free_port()

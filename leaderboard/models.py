@@ -35,10 +35,37 @@ class BoardRow(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["suite", "model"], name="board_row_unique")]
-        indexes = [models.Index(fields=["suite", "average"], name="board_row_average_idx")]
 
     def __str__(self) -> str:
         return f"{self.model_id} on suite {self.suite_id}"
+
+
+class BoardCell(models.Model):
+    """One sort key of a board row, so every order the page offers is an index scan, not a sort of JSON.
+
+    A row has a cell per benchmark column (`key` = the slug), one for the average (AVERAGE_KEY) and one for
+    the name (NAME_KEY). Models without the value go last in both directions (`has_value`), ties by name.
+    """
+
+    AVERAGE_KEY, NAME_KEY = "__average__", "__name__"
+
+    suite = models.ForeignKey("evaluations.Suite", on_delete=models.CASCADE, related_name="+", db_index=False)
+    row = models.ForeignKey(BoardRow, on_delete=models.CASCADE, related_name="sort_cells")
+    key = models.CharField(max_length=100)
+    has_value = models.BooleanField()
+    value = models.FloatField(help_text="0 where has_value is false")
+    sort_name = models.CharField(max_length=200, help_text="The model's name in lower case")
+    is_synthetic = models.BooleanField(default=False)
+    is_derived = models.BooleanField(default=False, help_text="The model has a base model")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["suite", "key", "-has_value", "-value", "sort_name", "row"], name="board_cell_desc_idx"),
+            models.Index(fields=["suite", "key", "-has_value", "value", "sort_name", "row"], name="board_cell_asc_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} of row {self.row_id}"
 
 
 class BoardSummary(models.Model):

@@ -11,9 +11,8 @@ from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, F, FloatField, Q, QuerySet, Window
-from django.db.models.fields.json import KeyTextTransform, KeyTransform
-from django.db.models.functions import Cast, Lower, RowNumber
+from django.db.models import Count, F, Q, QuerySet, Window
+from django.db.models.functions import RowNumber
 
 from evaluations.models import (
     ACTIVE_STATUSES,
@@ -31,7 +30,7 @@ from evaluations.history import HistorySeries, model_history, model_regressions
 from evaluations.progress import RunProgress, progress_snapshot
 from evaluations.run_performance import RunPerformanceRecord
 from evaluations.selectors import real_runs, run_samples, visible_runs, worker_silence_cutoff
-from leaderboard.models import BoardRow, BoardSummary
+from leaderboard.models import BoardCell, BoardRow, BoardSummary
 from leaderboard.performance import RunPerformanceDetail, run_performance_detail
 from leaderboard.services import board_sync, correlations_of
 
@@ -155,18 +154,18 @@ def leaderboard_rows(*, suite_id: int | str | None = None, sort: str | None = No
     columns = [Column(slug, titles.get(slug, slug), metrics.get(slug, "")) for slug in slugs]
     lineage = lineage if lineage in LINEAGE_FILTERS else ""
     sort = sort if sort in {SORT_MODEL, *slugs} else SORT_AVERAGE
-    stored = _board_query(suite, lineage).order_by(*_board_order(sort, descending))
+    keys = _board_order(suite, sort, descending, lineage)
     board = Leaderboard(columns, [], sort, descending, suite, suites, lineage)
     if page_size is None:
-        board.rows = _board_rows(list(stored), slugs)
+        board.rows = _board_rows(list(keys.values_list("row_id", flat=True)), slugs)
     else:
-        board.page = Paginator(stored, page_size).get_page(page)
+        board.page = Paginator(keys.values_list("row_id", flat=True), page_size).get_page(page)
         board.rows = board.page.object_list = _board_rows(list(board.page.object_list), slugs)
     return board
 
 
 def _board_query(suite: Suite, lineage: str) -> QuerySet[BoardRow]:
-    rows = BoardRow.objects.filter(suite=suite).select_related("model")
+    rows = BoardRow.objects.filter(suite=suite)
     if not settings.BENCHSITE_SHOW_SYNTHETIC:
         rows = rows.filter(model__is_synthetic=False)
     if lineage:  # base models have no base; everything derived (fine-tune, merge, adapter, quantization) has one
@@ -174,23 +173,31 @@ def _board_query(suite: Suite, lineage: str) -> QuerySet[BoardRow]:
     return rows
 
 
-def _board_order(sort: str, descending: bool) -> list:
-    """Models without the sorted value go last in both directions; ties stay alphabetical."""
-    if sort == SORT_MODEL:
-        name = Lower("model__name")
-        return [name.desc() if descending else name.asc(), "pk"]
-    value = F("average") if sort == SORT_AVERAGE else Cast(KeyTextTransform("value", KeyTransform(sort, "cells")),
-                                                           FloatField())
-    return [value.desc(nulls_last=True) if descending else value.asc(nulls_last=True), "model__name", "pk"]
+def _board_order(suite: Suite, sort: str, descending: bool, lineage: str) -> QuerySet[BoardCell]:
+    """The rows' sort cells in page order, an index scan (BoardCell's two indexes, or one read backwards).
+
+    Models without the sorted value go last in both directions; ties stay alphabetical.
+    """
+    key = {SORT_MODEL: BoardCell.NAME_KEY, SORT_AVERAGE: BoardCell.AVERAGE_KEY}.get(sort, sort)
+    cells = BoardCell.objects.filter(suite=suite, key=key)
+    if not settings.BENCHSITE_SHOW_SYNTHETIC:
+        cells = cells.filter(is_synthetic=False)
+    if lineage:
+        cells = cells.filter(is_derived=lineage == LINEAGE_DERIVED)
+    if sort == SORT_MODEL and descending:
+        return cells.order_by("has_value", "-value", "-sort_name", "-row_id")
+    return cells.order_by("-has_value", "-value" if descending else "value", "sort_name", "row_id")
 
 
-def _board_rows(stored: list[BoardRow], slugs: list[str]) -> list[LeaderboardRow]:
-    """Stored rows as the page shows them; confirmed flags (community.ModelFlag) counted in one query."""
-    flags = dict(ModelEntry.every.filter(pk__in=[row.model_id for row in stored])
+def _board_rows(row_ids: list[int], slugs: list[str]) -> list[LeaderboardRow]:
+    """Stored rows in the given order as the page shows them; confirmed flags (community.ModelFlag) counted
+    in one query."""
+    stored = BoardRow.objects.select_related("model").in_bulk(row_ids)
+    flags = dict(ModelEntry.every.filter(pk__in=[row.model_id for row in stored.values()])
                  .annotate(confirmed=Count("flags", filter=Q(flags__state="confirmed")))
                  .values_list("pk", "confirmed")) if stored else {}
     rows = []
-    for row in stored:
+    for row in (stored[pk] for pk in row_ids):
         row.model.confirmed_flags = flags.get(row.model_id, 0)
         cells = [_cell(row.cells[slug]) if slug in row.cells else None for slug in slugs]
         rows.append(LeaderboardRow(row.model, cells, row.average, row.average_stderr, row.covered))

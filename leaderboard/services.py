@@ -17,8 +17,8 @@ from django.db.models import Exists, F, OuterRef, Window
 from django.db.models.functions import RowNumber
 
 from evaluations import statistics
-from evaluations.models import Regression, RunStatus, Score, Suite
-from leaderboard.models import EVERY_MODEL, BoardChange, BoardRow, BoardSummary
+from evaluations.models import ModelEntry, Regression, RunStatus, Score, Suite
+from leaderboard.models import EVERY_MODEL, BoardCell, BoardChange, BoardRow, BoardSummary
 
 CELL_FIELDS = ("value", "stderr", "n", "run_id", "normalized", "normalized_stderr", "scale_max", "regressed", "metric")
 BATCH = 2000
@@ -48,6 +48,7 @@ def board_rebuild(*, model_ids: Iterable[int] | None = None) -> int:
         stale = BoardRow.objects.all() if ids is None else BoardRow.objects.filter(model_id__in=ids)
         stale.delete()
         BoardRow.objects.bulk_create(rows, batch_size=BATCH)
+        BoardCell.objects.bulk_create(_sort_cells(rows), batch_size=BATCH)
         for suite in suites:
             _summarise(suite)
     return len({row.model_id for row in rows}) if ids is None else len(ids)
@@ -67,6 +68,22 @@ def _rows_for(suites: list[Suite], model_ids: list[int] | None) -> list[BoardRow
             cells[(suite.pk, score["run__model_id"])][slug] = {name: score[name] for name in CELL_FIELDS}
     by_pk = {suite.pk: suite for suite in suites}
     return [_row(by_pk[suite_id], model_id, model_cells) for (suite_id, model_id), model_cells in cells.items()]
+
+
+def _sort_cells(rows: list[BoardRow]) -> list[BoardCell]:
+    """Each row's sort keys: every column of its suite, its average and its name (see BoardCell)."""
+    models = {pk: (name, synthetic, base is not None) for pk, name, synthetic, base in ModelEntry.every.filter(
+        pk__in={row.model_id for row in rows}).values_list("pk", "name", "is_synthetic", "base_model_id")}
+    cells = []
+    for row in rows:
+        name, synthetic, derived = models[row.model_id]
+        keys = dict(zip(_column_order(row.suite), row.values))
+        keys[BoardCell.AVERAGE_KEY] = row.average
+        keys[BoardCell.NAME_KEY] = 0.0
+        cells.extend(BoardCell(suite_id=row.suite_id, row=row, key=key, has_value=value is not None,
+                               value=value or 0.0, sort_name=name.lower()[:200], is_synthetic=synthetic,
+                               is_derived=derived) for key, value in keys.items())
+    return cells
 
 
 def _latest_public_primary_scores(*, config_keys: list[str], model_ids: list[int] | None) -> list[dict]:

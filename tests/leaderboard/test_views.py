@@ -100,9 +100,9 @@ def test_leaderboard_page_query_count_is_constant(client: Client, board: Board):
         response = client.get(url)
 
     assert len(model_order(response.content.decode())) == 13
-    # Changes since the last read, suites with results, column metrics, titles, row count, the page's rows,
-    # their confirmed flags, the stored correlations.
-    assert len(after) == len(before) == 8
+    # Changes since the last read, suites with results, column metrics, titles, row count, the page's sort
+    # keys, its rows, their confirmed flags, the stored correlations.
+    assert len(after) == len(before) == 9
 
 
 # -- models ------------------------------------------------------------------------------------
