@@ -3,13 +3,36 @@ from __future__ import annotations
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from django.template.loader import render_to_string
+from django.utils import translation
+from django.utils.translation.trans_real import parse_accept_lang_header
 
 from evaluations.progress import LIVE_RUNS_GROUP, RunProgress, progress_snapshot, run_group
 from leaderboard import selectors
 
 RUN_PROGRESS_TEMPLATE = "leaderboard/_run_progress.html"
 LIVE_RUNS_TEMPLATE = "leaderboard/_live_runs.html"
+
+
+def scope_language(scope: dict) -> str:
+    """The language LocaleMiddleware gives the page that opened this socket: the switcher's cookie, else the
+    browser's Accept-Language, else the default (no middleware runs for websockets)."""
+    candidates = [scope.get("cookies", {}).get(settings.LANGUAGE_COOKIE_NAME) or ""]
+    accept = dict(scope.get("headers", [])).get(b"accept-language", b"").decode("latin-1")
+    candidates += [code for code, _quality in parse_accept_lang_header(accept)]
+    for code in candidates:
+        if code and code != "*":
+            try:
+                return translation.get_supported_language_variant(code)
+            except LookupError:
+                continue
+    return settings.LANGUAGE_CODE
+
+
+def render_for(scope: dict, template: str, context: dict) -> str:
+    with translation.override(scope_language(scope)):
+        return render_to_string(template, context)
 
 
 class RunProgressConsumer(AsyncWebsocketConsumer):
@@ -41,7 +64,7 @@ class RunProgressConsumer(AsyncWebsocketConsumer):
     async def send_progress(self, snapshot: dict, *, line: str) -> None:
         progress = RunProgress.from_dict(snapshot)
         context = {"progress": progress, "line": line, "oob": True}
-        await self.send(text_data=render_to_string(RUN_PROGRESS_TEMPLATE, context))
+        await self.send(text_data=render_for(self.scope, RUN_PROGRESS_TEMPLATE, context))
 
 
 class LiveRunsConsumer(AsyncWebsocketConsumer):
@@ -76,4 +99,4 @@ class LiveRunsConsumer(AsyncWebsocketConsumer):
         await self.send_rows([(run, progress)], body_swap="beforeend", drop_empty=was_empty)
 
     async def send_rows(self, rows: list[tuple], **swap) -> None:
-        await self.send(text_data=render_to_string(LIVE_RUNS_TEMPLATE, {"rows": rows, **swap}))
+        await self.send(text_data=render_for(self.scope, LIVE_RUNS_TEMPLATE, {"rows": rows, **swap}))

@@ -137,3 +137,14 @@ def test_numbers_have_a_decimal_comma_on_german_pages_and_a_dot_for_programs(cli
     costs = client.get(reverse("costing:costs"), **GERMAN).content.decode()
     # A numeric input's value stays a number the browser can parse.
     assert re.search(r'name="pue" min="1" step="any" value="1\.2"', costs)
+
+
+def test_websocket_fragments_use_the_language_of_the_page_that_opened_them():
+    from leaderboard.consumers import render_for, scope_language
+
+    assert scope_language({"headers": [(b"accept-language", b"de-DE,de;q=0.9,en;q=0.8")]}) == "de"
+    assert scope_language({"cookies": {"django_language": "en"},
+                           "headers": [(b"accept-language", b"de")]}) == "en"  # the switcher's choice first
+    assert scope_language({"headers": [(b"accept-language", b"fr")]}) == settings.LANGUAGE_CODE
+    fragment = render_for({"headers": [(b"accept-language", b"de")]}, "leaderboard/_live_runs.html", {"rows": []})
+    assert "Keine wartenden oder laufenden öffentlichen Läufe." in fragment
