@@ -81,6 +81,24 @@ class Backend(Protocol):
         ...
 
 
+class PassThrough:
+    """For a backend in front of another (the response cache, the budget): what it passes on unchanged."""
+
+    inner: Backend
+
+    def tokenize(self, text: str) -> list[int]:
+        return self.inner.tokenize(text)
+
+    def apply_chat_template(self, messages: str | Sequence[dict]) -> str:
+        return self.inner.apply_chat_template(messages)
+
+    def info(self) -> ModelInfo:
+        return self.inner.info()
+
+    def stream(self, request: GenerationRequest) -> Iterator[str]:
+        return self.inner.stream(request)
+
+
 def as_messages(messages: str | Sequence[dict]) -> list[dict]:
     if isinstance(messages, str):
         return [{"role": "user", "content": messages}]

@@ -28,6 +28,7 @@ from runner.backends.base import (
     truncate_at_stop,
 )
 from runner.errors import BenchsiteError, ModelLoadError
+from runner.pricing import TokenUsage, UsageMeter
 
 CHAT_MESSAGES_PREFIX = "<|benchsite-chat-messages|>"
 # Servers of the llama.cpp family default to top-k 40, min-p 0.05 and a 1.1 repetition penalty; a
@@ -114,6 +115,9 @@ class OpenAICompatibleBackend:
         self.model = self._served_model(model or location_model)
         self.location = f"{self.root}/v1#{self.model}"
         self._prompt_logprobs_verified = False
+        # Every completion this backend was billed for (runner.backends.budget prices them).
+        self.usage = UsageMeter()
+        self._can_tokenize: bool | None = None
 
     def close(self) -> None:
         self._client.close()
@@ -153,6 +157,30 @@ class OpenAICompatibleBackend:
 
     def _models(self) -> list[dict]:
         return list(self._send("GET", "/v1/models").json().get("data") or [])
+
+    def _bill(self, data: dict, *, prompt: str, output: str) -> None:
+        """Meter one completion: the server's `usage`, else this backend's own count, marked estimated."""
+        usage = data.get("usage") or {}
+        counted = {}
+        for field, text in (("prompt_tokens", prompt), ("completion_tokens", output)):
+            reported = usage.get(field)
+            counted[field] = (reported, 0) if isinstance(reported, int) else (self._count_tokens(text), 1)
+        (input_tokens, input_estimated), (output_tokens, output_estimated) = counted.values()
+        self.usage.add(TokenUsage(input_tokens, output_tokens,
+                                  input_tokens * input_estimated + output_tokens * output_estimated))
+
+    def _count_tokens(self, text: str) -> int:
+        """The server's tokenizer where it has an endpoint for it, else one token per UTF-8 byte (an upper bound)."""
+        if not text:
+            return 0
+        if self._can_tokenize is not False:
+            try:
+                count = len(self.tokenize(text))
+                self._can_tokenize = True
+                return count
+            except BenchsiteError:
+                self._can_tokenize = False
+        return len(text.encode())
 
     def _map(self, function: Callable[[Item], Result], items: Sequence[Item]) -> list[Result]:
         if self.concurrency == 1 or len(items) < 2:
@@ -198,6 +226,7 @@ class OpenAICompatibleBackend:
         data = self._post(path, body)
         choice = data["choices"][0]
         text = choice["text"] if path == "/v1/completions" else choice["message"].get("content") or ""
+        self._bill(data, prompt=body.get("prompt") or _message_text(body.get("messages") or []), output=text)
         usage = data.get("usage") or {}
         # Servers stop at `stop` themselves; the cut is for those that cap how many sequences they take.
         return Generation(
@@ -285,11 +314,14 @@ class OpenAICompatibleBackend:
 
     def _completion_with_logprobs(self, body: dict) -> dict:
         try:
-            return self._post("/v1/completions", {**body, "logprobs": 1})
+            data = self._post("/v1/completions", {**body, "logprobs": 1})
         except ModelLoadError:
             raise
         except BenchsiteError as exc:  # the server refused the request: say what it cannot do
             raise self._no_prompt_logprobs(str(exc)) from exc
+        text = (data.get("choices") or [{}])[0].get("text") or ""
+        self._bill(data, prompt=body["prompt"], output=text[len(body["prompt"]):] if body.get("echo") else text)
+        return data
 
     def _no_prompt_logprobs(self, reason: str) -> BenchsiteError:
         return ModelLoadError(
@@ -326,6 +358,10 @@ class OpenAICompatibleBackend:
             self._prompt_logprobs_verified = True
             return
         raise ModelLoadError(f"{self.root}: cannot check that its prompt log-probs are aligned (no usable probe)")
+
+
+def _message_text(messages: Sequence[dict]) -> str:
+    return "\n".join(str(message.get("content") or "") for message in messages)
 
 
 def _server_sent_events(lines: Iterator[str]) -> Iterator[dict]:

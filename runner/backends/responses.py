@@ -13,7 +13,7 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterator, Protocol, Sequence
+from typing import Callable, Protocol, Sequence
 
 from runner.backends.base import (
     Backend,
@@ -21,7 +21,7 @@ from runner.backends.base import (
     GenerationRequest,
     LoglikelihoodRequest,
     LoglikelihoodResult,
-    ModelInfo,
+    PassThrough,
 )
 
 LOGLIKELIHOOD = "loglikelihood"
@@ -49,7 +49,7 @@ def response_key(identity: dict, kind: str, request: LoglikelihoodRequest | Gene
     return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
-class CachingBackend:
+class CachingBackend(PassThrough):
     """A Backend in front of another; `load` is called at most once, on the first request it cannot answer."""
 
     def __init__(self, *, name: str, identity: dict, store: ResponseStore, load: Callable[[], Backend]) -> None:
@@ -99,18 +99,6 @@ class CachingBackend:
                 fresh[keys[i]] = (kind, {**to_stored(result), "ms": per_request_ms})
             self._store.save(fresh)
         return results
-
-    def tokenize(self, text: str) -> list[int]:
-        return self.inner.tokenize(text)
-
-    def apply_chat_template(self, messages) -> str:
-        return self.inner.apply_chat_template(messages)
-
-    def info(self) -> ModelInfo:
-        return self.inner.info()
-
-    def stream(self, request: GenerationRequest) -> Iterator[str]:
-        return self.inner.stream(request)
 
 
 def _loglikelihood_to(result: LoglikelihoodResult) -> dict:
