@@ -145,9 +145,11 @@ class RunStatus(models.TextChoices):
     FAILED = "failed", _("Failed")
     CANCELLED = "cancelled", _("Cancelled")
     TIMED_OUT = "timed_out", _("Timed Out")
+    BUDGET_REACHED = "budget_reached", _("Budget reached")  # stopped before a batch that could pass its budget
 
 
-FINAL_STATUSES = frozenset({RunStatus.FINISHED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.TIMED_OUT})
+FINAL_STATUSES = frozenset({RunStatus.FINISHED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.TIMED_OUT,
+                            RunStatus.BUDGET_REACHED})
 ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
 
 
@@ -173,6 +175,12 @@ class Run(models.Model):
     )
     adaptive_stops = models.JSONField(
         default=dict, blank=True, help_text="Adaptive runs: per benchmark, the rule that stopped it and items saved"
+    )
+    # Priced runs (config["pricing"]): tokens billed so far, added as each batch returns (runner.pricing).
+    spend_input_tokens = models.BigIntegerField(default=0)
+    spend_output_tokens = models.BigIntegerField(default=0)
+    spend_estimated_tokens = models.BigIntegerField(
+        default=0, help_text="Of the tokens billed, those counted by the backend where the server reported no usage"
     )
     queue = models.CharField(max_length=40, blank=True, help_text="Celery queue (hardware class) it runs on")
     estimated_memory_bytes = models.BigIntegerField(null=True, blank=True)

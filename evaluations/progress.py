@@ -15,6 +15,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from evaluations.models import FINAL_STATUSES, Run, RunStatus, Sample, Shard
+from evaluations.selectors import run_spend_summary
 
 logger = logging.getLogger(__name__)
 LIVE_RUNS_GROUP = "runs_live"
@@ -35,6 +36,7 @@ class RunProgress:
     running_accuracy: float | None = None
     tokens_per_second: float | None = None
     eta_seconds: float | None = None
+    spend: dict | None = None  # priced runs: evaluations.selectors.RunSpend.as_dict()
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -75,7 +77,8 @@ class RunProgress:
 
 
 def progress_snapshot(*, run_id: int) -> RunProgress:
-    run = Run.objects.only("status", "done", "total", "started_at", "is_private").get(pk=run_id)
+    run = Run.objects.only("status", "done", "total", "started_at", "is_private", "config", "spend_input_tokens",
+                           "spend_output_tokens", "spend_estimated_tokens").get(pk=run_id)
     totals = dict(
         Shard.objects.filter(run_id=run_id).values_list("benchmark_slug").annotate(n=Sum("stop") - Sum("start"))
     )
@@ -104,6 +107,7 @@ def progress_snapshot(*, run_id: int) -> RunProgress:
         running_accuracy=float(accuracy) if accuracy is not None else None,
         tokens_per_second=tokens / elapsed if elapsed > 0 else None,
         eta_seconds=(run.total - run.done) / rate if rate > 0 else None,
+        spend=run_spend_summary(run=run),
     )
 
 

@@ -1,13 +1,16 @@
 """Reads of the evaluation domain shaped for their consumers (the CLI's JSON, pages, the API)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
-from evaluations.models import Run, Sample, Score
+from evaluations.models import Run, RunStatus, Sample, Score
+from runner.pricing import Pricing, TokenUsage, format_usd
 
 
 def visible_runs(user) -> QuerySet[Run]:
@@ -73,8 +76,80 @@ def run_result_payload(*, run: Run) -> dict:
         "task_spec_hashes": run.task_spec_hashes,
         "scores": run_scores(run=run),
         "response_cache": run_cache_summary(run=run),
+        "spend": run_spend_summary(run=run),
+        **({"partial_scores": run_partial_scores(run=run)} if run.status == RunStatus.BUDGET_REACHED else {}),
         "samples": samples,
     }
+
+
+@dataclass(frozen=True)
+class RunSpend:
+    """What a priced run has spent: tokens billed × its prices, against its budget (None: no budget)."""
+
+    pricing: Pricing
+    usage: TokenUsage
+
+    @classmethod
+    def of(cls, run: Run) -> RunSpend | None:
+        pricing = Pricing.from_config(run.config)
+        if pricing is None:
+            return None
+        return cls(pricing, TokenUsage(run.spend_input_tokens, run.spend_output_tokens, run.spend_estimated_tokens))
+
+    @property
+    def usd(self) -> Decimal:
+        return self.pricing.cost(self.usage)
+
+    @property
+    def estimated(self) -> bool:
+        return self.usage.estimated_tokens > 0
+
+    def as_dict(self) -> dict:
+        """For JSON (the API, `evaluate --output`, progress messages): money as exact decimal strings."""
+        budget = self.pricing.budget_usd
+        return {
+            "usd": _decimal_text(self.usd),
+            "budget_usd": None if budget is None else _decimal_text(budget),
+            "usd_per_1m_input": _decimal_text(self.pricing.usd_per_1m_input),
+            "usd_per_1m_output": _decimal_text(self.pricing.usd_per_1m_output),
+            "input_tokens": self.usage.input_tokens,
+            "output_tokens": self.usage.output_tokens,
+            "estimated_tokens": self.usage.estimated_tokens,
+            "display": {"usd": format_usd(self.usd), "budget_usd": None if budget is None else format_usd(budget),
+                        "usd_per_1m_input": format_usd(self.pricing.usd_per_1m_input),
+                        "usd_per_1m_output": format_usd(self.pricing.usd_per_1m_output)},
+        }
+
+
+def _decimal_text(amount: Decimal) -> str:
+    text = f"{amount:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def run_spend_summary(*, run: Run) -> dict | None:
+    """What a priced run (`--price-in/--price-out`) has spent, for pages, the API and `evaluate`; None if unpriced."""
+    spend = RunSpend.of(run)
+    return spend.as_dict() if spend else None
+
+
+def run_partial_scores(*, run: Run) -> dict[str, dict[str, dict]]:
+    """Scores over the samples a run stored before it stopped (its budget reached): never stored as Score rows,
+    so they are not ranked beside complete runs. {benchmark slug: {metric: {value, stderr, n}}}."""
+    # Here, not at the top: pages import this module, and the web process must not load the catalogue.
+    from runner.catalog import TASKS
+    from runner.engine import aggregate
+
+    by_slug: dict[str, list[dict]] = {}
+    for slug, metrics in Sample.objects.filter(run=run).order_by("benchmark__slug", "doc_id").values_list(
+            "benchmark__slug", "metrics"):
+        by_slug.setdefault(slug, []).append(metrics)
+    scores: dict[str, dict[str, dict]] = {}
+    for slug, rows in by_slug.items():
+        spec = TASKS.get(slug)
+        aggregates = aggregate(rows, spec.weighted_metrics if spec else None)
+        scores[slug] = {name: {"value": agg.value, "stderr": agg.stderr, "n": agg.n}
+                        for name, agg in aggregates.items()}
+    return scores
 
 
 def run_cache_summary(*, run: Run) -> dict:

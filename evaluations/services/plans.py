@@ -18,7 +18,13 @@ from runner.engine import FEWSHOT_SEED, PreparedTask, prepare_task
 from runner.errors import BenchsiteError
 from runner.judge import OPENAI_PREFIX, JudgeSpec, needs_judge
 from runner.modelfiles import has_chat_template
+from runner.pricing import Pricing
 from runner.suites import task_config_key
+
+# Recorded with a run but left out of its config hash: they change what a run costs, never its outputs, so a
+# priced run and an unpriced one of the same configuration share a hash (and reproduce each other's samples).
+UNHASHED_CONFIG_KEYS = frozenset({"pricing"})
+
 
 @dataclass
 class RunPlan:
@@ -38,7 +44,8 @@ class RunPlan:
 
     @property
     def config_hash(self) -> str:
-        return hashlib.sha256(json.dumps(self.config, sort_keys=True).encode()).hexdigest()
+        hashed = {key: value for key, value in self.config.items() if key not in UNHASHED_CONFIG_KEYS}
+        return hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest()
 
     @property
     def total(self) -> int:
@@ -60,8 +67,13 @@ def run_plan(
     preset: str = "",
     response_cache: bool = True,
     adaptive: AdaptiveRule | None = None,
+    pricing: Pricing | None = None,
 ) -> RunPlan:
-    """Validate a run request and load its data. `limits` overrides `limit` per requested slug."""
+    """Validate a run request and load its data. `limits` overrides `limit` per requested slug.
+
+    `pricing` (openai backend only): USD per 1M tokens and an optional budget; the run records its spend
+    and stops before a batch that could pass the budget.
+    """
     custom_benchmarks_register(slugs=benchmarks)  # imported benchmarks live in the database, not in code
     if backend not in available_backends():
         raise BenchsiteError(f"unknown backend {backend!r}; choose one of {', '.join(available_backends())}")
@@ -75,6 +87,9 @@ def run_plan(
         raise BenchsiteError(f"the llama_cpp backend needs a GGUF file; {model.name} is {model.format or 'unknown'}")
     if (backend == "openai") != (model.format == "endpoint"):
         raise BenchsiteError(f"{model.name}: the openai backend is for server URLs, and server URLs need it")
+    if pricing is not None and backend != "openai":
+        raise BenchsiteError(f"prices and budgets are for endpoints billed per token (--backend openai), not the "
+                             f"{backend} backend")
     limits = dict(limits or {})
     if max_new_tokens is not None and max_new_tokens < 1:
         raise BenchsiteError("--max-new-tokens must be a positive number of tokens")
@@ -122,6 +137,7 @@ def run_plan(
         **({"max_new_tokens": max_new_tokens} if max_new_tokens else {}),
         **({"preset": preset} if preset else {}),
         **({"adaptive": adaptive.as_config()} if adaptive else {}),
+        **({"pricing": pricing.as_config()} if pricing else {}),
     }
     prepared = [t for _, t in tasks]
     return RunPlan(model, backend, options, benchmarks, prepared, limits, limit, num_fewshot, chat_template, config,

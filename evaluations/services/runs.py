@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import TYPE_CHECKING
 
 from celery import current_app
@@ -15,6 +16,8 @@ from evaluations import progress
 from evaluations.signals import run_status_announce
 from evaluations.models import ACTIVE_STATUSES, Run, RunStatus, Sample, Shard, ShardStatus
 from evaluations.services import manifests, regressions
+from evaluations.services.spend import run_spend_usage
+from runner.pricing import Pricing, format_usd
 
 if TYPE_CHECKING:
     from evaluations.services.plans import RunPlan
@@ -65,7 +68,10 @@ def run_submit(*, plan: RunPlan, user=None, is_private: bool = False, suite=None
 
     Shards are enqueued on commit, so a submission inside a transaction that rolls back never runs.
     """
-    key = hashlib.sha256(f"{plan.config_hash}:{user.pk if user else ''}".encode()).hexdigest()
+    identity = f"{plan.config_hash}:{user.pk if user else ''}"
+    if plan.config.get("pricing"):  # not in the hash, but a different budget is a different submission
+        identity += ":" + json.dumps(plan.config["pricing"], sort_keys=True)
+    key = hashlib.sha256(identity.encode()).hexdigest()
     active = Run.objects.filter(submission_key=key, status__in=ACTIVE_STATUSES).first()
     if active:
         return active, False
@@ -135,6 +141,24 @@ def run_mark_failed(*, run: Run, error: str) -> None:
     if changed:
         progress.publish(run_id=run.pk, line=f"run failed: {error}")
         run_status_announce(run_id=run.pk, status=RunStatus.FAILED)
+
+
+def run_mark_budget_reached(*, run: Run) -> str:
+    """Stop a priced run whose next batch could pass its budget; its stored samples stay. Returns the reason."""
+    pricing = Pricing.from_config(run.config)
+    assert pricing is not None and pricing.budget_usd is not None
+    spent = pricing.cost(run_spend_usage(run_id=run.pk))
+    done = Sample.objects.filter(run_id=run.pk).count()
+    total = Run.objects.filter(pk=run.pk).values_list("total", flat=True).first() or run.total
+    reason = f"budget of {format_usd(pricing.budget_usd)} reached after {format_usd(spent)} ({done} of {total} items)"
+    changed = Run.objects.filter(pk=run.pk, status__in=ACTIVE_STATUSES).update(
+        status=RunStatus.BUDGET_REACHED, error=reason, finished_at=timezone.now(), submission_key=None, done=done
+    )
+    Shard.objects.filter(run=run, status=ShardStatus.QUEUED).update(status=ShardStatus.CANCELLED)
+    if changed:
+        progress.publish(run_id=run.pk, line=f"run stopped: {reason}")
+        run_status_announce(run_id=run.pk, status=RunStatus.BUDGET_REACHED)
+    return reason
 
 
 def run_mark_timed_out(*, run: Run) -> None:

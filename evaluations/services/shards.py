@@ -21,18 +21,20 @@ from evaluations.services.model_entries import model_path
 from evaluations.services.plans import RunPlan, capped_spec
 from evaluations.services.responses import DatabaseResponseStore, response_identity
 from evaluations.services.runs import (
-    run_finish_if_complete, run_mark_failed, run_mark_timed_out, stored_samples,
+    run_finish_if_complete, run_mark_budget_reached, run_mark_failed, run_mark_timed_out, stored_samples,
 )
 from evaluations.services.scoring import score_context
+from evaluations.services.spend import run_budgeted
 from evaluations.signals import run_status_announce
 from runner.backends import Backend
 from runner.backends.base import chat_formatter
 from runner.backends.cache import cached_backend
 from runner.backends.responses import CachingBackend
 from runner.catalog import MULTIPLE_CHOICE, TASKS
-from runner.engine import PreparedTask, evaluate_items, prepare_task
+from runner.engine import PreparedTask, SampleResult, evaluate_items, prepare_task
 from runner.environment import environment_record
 from runner.errors import BenchsiteError
+from runner.pricing import BudgetReached
 
 ProgressCallback = Callable[[Run, str, int], None]
 # Errors worth retrying: the database or the broker went away for a moment.
@@ -177,6 +179,9 @@ def shard_execute(*, shard_id: int, worker: str, plan: RunPlan | None = None,
         raise  # the task retries with backoff; the shard stays claimable
     except interrupts:
         raise
+    except BudgetReached:
+        shard_mark(shard=shard, status=ShardStatus.BUDGET_REACHED, error=run_mark_budget_reached(run=run))
+        return
     except BaseException as exc:
         shard_mark(shard=shard, status=ShardStatus.FAILED, error=_one_line(exc))
         run_mark_failed(run=run, error=_one_line(exc))
@@ -188,9 +193,11 @@ def shard_execute(*, shard_id: int, worker: str, plan: RunPlan | None = None,
         return
     shard_mark(shard=shard, status=ShardStatus.FINISHED)
     if run_finish_if_complete(run=run):
-        # A run answered wholly from the response cache never loaded its model: no streamed probe then.
+        # A run answered wholly from the response cache never loaded its model: no streamed probe then. Nor
+        # for a priced run: the probe's requests would be billed outside the run's budget.
         unloaded = isinstance(backend, CachingBackend) and not backend.loaded
-        run_performance_store(run=run, backend=None if unloaded else backend)
+        priced = bool(run.config.get("pricing"))
+        run_performance_store(run=run, backend=None if unloaded or priced else backend)
 
 
 def shard_time_out(*, shard_id: int) -> None:
@@ -231,7 +238,8 @@ def run_backend(run: Run) -> Backend:
         options["adapter"] = run.model.adapter  # loaded on top of the base's weights, hashed in config["model"]
 
     def load() -> Backend:
-        return cached_backend(run.backend, location, options)
+        # Priced inside the response cache: only requests the cache cannot answer are checked and billed.
+        return run_budgeted(run=run, backend=cached_backend(run.backend, location, options))
 
     identity = response_identity(run)
     if identity is None:
@@ -266,39 +274,44 @@ def _execute_items(run: Run, task: PreparedTask, backend, benchmark_id: int, on_
     """Evaluate the items not stored yet, flushing as they come. False if the run stopped meanwhile."""
     stored = set(Sample.objects.filter(run=run, benchmark_id=benchmark_id).values_list("doc_id", flat=True))
     buffer: list[Sample] = []
-    primary = task.spec.primary_metric
     rule = AdaptiveRule.from_config(run.config)
     total = run.config["tasks"][task.spec.slug]["items"]
     if rule is not None and _stopped_adaptively(run, rule, task, benchmark_id, total):
         return True  # a redelivered shard whose stored items already answered
     batch_items = ADAPTIVE_BATCH_ITEMS if rule is not None else None
-    for result in evaluate_items(task, backend, skip=stored, context=score_context(run.config),
-                                 batch_items=batch_items):
-        correctness = result.metrics.get("acc", result.metrics.get(primary))
-        buffer.append(
-            Sample(
-                run=run,
-                benchmark_id=benchmark_id,
-                doc_id=result.doc_id,
-                prompt=result.prompt,
-                target=result.target,
-                output=result.output or "",
-                loglikelihoods=result.loglikelihoods,
-                prediction=result.prediction,
-                metrics=result.metrics,
-                correct=None if correctness is None else correctness == 1.0,
-                latency_ms=result.latency_ms,
-                prompt_tokens=result.prompt_tokens,
-                output_tokens=result.output_tokens,
-                details=result.details,
-            )
-        )
-        if len(buffer) >= 8 or task.spec.output_type != MULTIPLE_CHOICE:
-            if not _flush(run, buffer, task.spec.slug, on_progress):
-                return False
-            if rule is not None and _stopped_adaptively(run, rule, task, benchmark_id, total):
-                return True
+    try:
+        for result in evaluate_items(task, backend, skip=stored, context=score_context(run.config),
+                                     batch_items=batch_items):
+            buffer.append(_sample_row(run, benchmark_id, result, task.spec.primary_metric))
+            if len(buffer) >= 8 or task.spec.output_type != MULTIPLE_CHOICE:
+                if not _flush(run, buffer, task.spec.slug, on_progress):
+                    return False
+                if rule is not None and _stopped_adaptively(run, rule, task, benchmark_id, total):
+                    return True
+    except BudgetReached:
+        _flush(run, buffer, task.spec.slug, on_progress)  # the items answered before the stop are kept
+        raise
     return _flush(run, buffer, task.spec.slug, on_progress)
+
+
+def _sample_row(run: Run, benchmark_id: int, result: SampleResult, primary: str) -> Sample:
+    correctness = result.metrics.get("acc", result.metrics.get(primary))
+    return Sample(
+        run=run,
+        benchmark_id=benchmark_id,
+        doc_id=result.doc_id,
+        prompt=result.prompt,
+        target=result.target,
+        output=result.output or "",
+        loglikelihoods=result.loglikelihoods,
+        prediction=result.prediction,
+        metrics=result.metrics,
+        correct=None if correctness is None else correctness == 1.0,
+        latency_ms=result.latency_ms,
+        prompt_tokens=result.prompt_tokens,
+        output_tokens=result.output_tokens,
+        details=result.details,
+    )
 
 
 def _stopped_adaptively(run: Run, rule: AdaptiveRule, task: PreparedTask, benchmark_id: int, total: int) -> bool:

@@ -41,6 +41,13 @@ def add_run_arguments(parser: CommandParser) -> None:
                         help="adaptive: never stop a benchmark before N items (default 100)")
     parser.add_argument("--adaptive-reference", default="", metavar="MODEL",
                         help="adaptive: also stop once the paired difference from MODEL's full run is resolved")
+    parser.add_argument("--price-in", default=None, metavar="USD",
+                        help="openai backend: USD per 1M input (prompt) tokens; with --price-out the run records "
+                             "its spend (docs/costing.md)")
+    parser.add_argument("--price-out", default=None, metavar="USD",
+                        help="openai backend: USD per 1M output (completion) tokens")
+    parser.add_argument("--budget-usd", default=None, metavar="USD",
+                        help="stop the run cleanly before a request batch that could take its spend past this")
     parser.add_argument("--judge", default="", help="LLM judge for graded tasks (mt_bench, the creativity rubric): "
                         "a registered model name, GGUF file or HF folder, or openai:<base_url>#<model>")
 
@@ -48,6 +55,7 @@ def add_run_arguments(parser: CommandParser) -> None:
 def plan_from_options(options: dict):
     from evaluations.services import model_entries, plans
 
+    pricing = _pricing(options)  # bad prices fail before the model is looked up
     model = model_entries.model_resolve(reference=options["model"])
     return plans.run_plan(
         model=model,
@@ -62,7 +70,15 @@ def plan_from_options(options: dict):
         preset=options.get("preset") or "",
         response_cache=options.get("response_cache", True),
         adaptive=_adaptive_rule(options),
+        pricing=pricing,
     )
+
+
+def _pricing(options: dict):
+    from runner.pricing import Pricing
+
+    return Pricing.parse(price_in=options.get("price_in"), price_out=options.get("price_out"),
+                         budget=options.get("budget_usd"))
 
 
 def _adaptive_rule(options: dict):

@@ -8,12 +8,13 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from evaluations import selectors
-from evaluations.models import Run
+from evaluations.models import Run, RunStatus
 from evaluations.management.commands._options import add_run_arguments, ensure_migrated, plan_from_options, run_owner
 from evaluations.services import runs, shards
 from runner.errors import BenchsiteError
 
 USAGE_ERROR = 2
+BUDGET_REACHED = 3  # stopped cleanly by --budget-usd: the samples before the stop are stored, scores are partial
 
 
 class Command(BaseCommand):
@@ -52,15 +53,30 @@ class Command(BaseCommand):
         payload = selectors.run_result_payload(run=run)
         if output is not None:
             output.write_text(json.dumps(payload, indent=2))
-        for slug, metrics in payload["scores"].items():
+        stopped = run.status == RunStatus.BUDGET_REACHED
+        for slug, metrics in (payload["partial_scores"] if stopped else payload["scores"]).items():
             line = ", ".join(f"{name} {m['value']:.4f}" + (f" ± {m['stderr']:.4f}" if m["stderr"] else "")
                              for name, m in metrics.items())
-            self.stdout.write(f"{slug}: {line} (n={next(iter(metrics.values()))['n']})")
+            partial = " partial" if stopped else ""
+            self.stdout.write(f"{slug}: {line} (n={next(iter(metrics.values()))['n']}{partial})")
         reused = payload["response_cache"]
         if reused["cached"]:
             self.stdout.write(f"{reused['cached']} of {reused['samples']} samples answered from the response cache "
                               f"(saved ~{reused['saved_seconds']:.1f} s of model time; --no-response-cache recomputes)")
+        if payload["spend"]:
+            self.stdout.write(_spend_line(payload["spend"]))
+        if stopped:
+            raise CommandError(f"run {run.pk} stopped: {run.error}", returncode=BUDGET_REACHED)
         self.stdout.write(f"run {run.pk} finished; config hash {run.config_hash}")
+
+
+def _spend_line(spend: dict) -> str:
+    shown = spend["display"]
+    budget = f" of a {shown['budget_usd']} budget" if shown["budget_usd"] else ""
+    estimated = (f"; {spend['estimated_tokens']:,} of them counted by the backend, estimated, where the server "
+                 "reported no usage" if spend["estimated_tokens"] else "")
+    return (f"spend: {shown['usd']}{budget} ({spend['input_tokens']:,} input tokens at {shown['usd_per_1m_input']} "
+            f"and {spend['output_tokens']:,} output tokens at {shown['usd_per_1m_output']} per 1M{estimated})")
 
 
 def _advance(bar: tqdm, slug: str, count: int) -> None:
