@@ -19,7 +19,7 @@ from django_htmx.middleware import HtmxDetails
 
 from evaluations import exports as evaluation_exports
 from evaluations import manifests
-from evaluations.selectors import run_cache_summary, run_samples
+from evaluations.selectors import run_cache_summary, run_samples, run_spend_summary
 from evaluations.models import ModelEntry, RunStatus
 from evaluations.services import manifests as manifest_services
 from evaluations.services import regressions, runs
@@ -114,6 +114,7 @@ def run_detail(request: HtmxHttpRequest, run_id: int) -> HttpResponse:
         context["progress"] = selectors.run_progress(detail.run)
         context["can_cancel"] = runs.run_can_cancel(run=detail.run, user=request.user)
         context["cache"] = run_cache_summary(run=detail.run)
+        context["spend"] = run_spend_summary(run=detail.run)
     return _page_or_fragment(request, "leaderboard/run_detail.html", "leaderboard/_samples.html", context)
 
 def live_runs(request: HttpRequest) -> HttpResponse:

@@ -5,7 +5,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from evaluations.models import ModelEntry, Run, Suite
-from evaluations.selectors import run_scores
+from evaluations.selectors import run_scores, run_spend_summary
 
 
 class ModelEntrySerializer(serializers.ModelSerializer):
@@ -32,14 +32,21 @@ class RunSummarySerializer(serializers.ModelSerializer):
 
 class RunDetailSerializer(RunSummarySerializer):
     scores = serializers.SerializerMethodField(help_text="{benchmark slug: {metric: {value, stderr, n}}}")
+    spend = serializers.SerializerMethodField(
+        help_text="Priced runs (docs/costing.md): usd, budget_usd, usd_per_1m_input, usd_per_1m_output as exact "
+                  "decimal strings, input_tokens, output_tokens, estimated_tokens; null for an unpriced run")
 
     class Meta(RunSummarySerializer.Meta):
         fields = RunSummarySerializer.Meta.fields + [
-            "config", "error", "model_sha256", "dataset_hashes", "task_spec_hashes", "environment", "scores"]
+            "config", "error", "model_sha256", "dataset_hashes", "task_spec_hashes", "environment", "scores", "spend"]
 
     @extend_schema_field({"type": "object", "additionalProperties": {"type": "object"}})
     def get_scores(self, run: Run) -> dict[str, dict[str, dict]]:
         return run_scores(run=run)
+
+    @extend_schema_field({"type": "object", "nullable": True, "additionalProperties": True})
+    def get_spend(self, run: Run) -> dict | None:
+        return run_spend_summary(run=run)
 
 
 class ModelDetailSerializer(ModelEntrySerializer):

@@ -23,6 +23,12 @@ def percent(value: float | None, digits: int = 1) -> str:
     return localize_digits(f"{value * 100:.{digits}f}")
 
 
+@register.filter
+def local_digits(value: str) -> str:
+    """A figure already written with a decimal point (a run's spend, "$0.000468"), in the page's language."""
+    return localize_digits(str(value))
+
+
 # leaderboard.selectors.LINEAGE_FILTERS's labels, in the page's language (the values stay in the URL).
 LINEAGE_LABELS = {LINEAGE_BASE: _("Base models only"), LINEAGE_DERIVED: _("Fine-tunes, merges, adapters, quantizations")}
 
