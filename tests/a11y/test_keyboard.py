@@ -70,7 +70,8 @@ def tab_to(page, wanted, *, backwards: bool = False) -> dict:
 
 def wait_for_settle(page) -> None:
     page.wait_for_load_state("networkidle")
-    page.wait_for_function("!document.querySelector('.htmx-request, .htmx-settling, .htmx-swapping')")
+    # A function, not an expression: Playwright evals an expression inside the page, which the CSP forbids.
+    page.wait_for_function("() => !document.querySelector('.htmx-request, .htmx-settling, .htmx-swapping')")
 
 
 def leaderboard_models(page) -> list[str]:
