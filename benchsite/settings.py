@@ -272,6 +272,8 @@ BENCHSITE_SHARD_SIZE = env_int("BENCHSITE_SHARD_SIZE", 50)
 # Synthetic models and runs (`manage.py seed_scale`) are shown only where this is on: a scale benchmark's
 # own database (bench/web_scale.py), never a real board.
 BENCHSITE_SHOW_SYNTHETIC = env_bool("BENCHSITE_SHOW_SYNTHETIC", False)
+# The recommender resamples at most this many models that meet the limits (the best by stored scores).
+BENCHSITE_RECOMMEND_MAX_CANDIDATES = env_int("BENCHSITE_RECOMMEND_MAX_CANDIDATES", 200)
 BENCHSITE_LEADERBOARD_PAGE_SIZE = env_int("BENCHSITE_LEADERBOARD_PAGE_SIZE", 100)
 # Adaptive runs (--adaptive): stop a benchmark once its 95% CI half-width is at most this many points
 # (of 100), never before the floor of items.

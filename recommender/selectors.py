@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+from django.conf import settings
 from django.core.cache import cache
 from django.db.models import FloatField
 from django.db.models.fields.json import KeyTextTransform
@@ -146,10 +147,29 @@ def recommend(*, query: RecommendQuery, user) -> Recommendation:
             recommendation.excluded.append(Excluded(model, reasons))
         else:
             feasible.append(model)
+    limit, met = settings.BENCHSITE_RECOMMEND_MAX_CANDIDATES, len(feasible)
+    if met > limit:
+        feasible = _best_by_stored_scores(feasible, categories, category_scores, limit)
+        recommendation.notes.append(
+            _("%(met)s models meet your limits: the %(ranked)s with the best stored scores are ranked and resampled; "
+              "the others have practically no chance of rank 1.") % {"met": met, "ranked": limit})
     if feasible:
         recommendation.candidates = _ranked(feasible, weighted, results, figures, category_scores, query)
         recommendation.advice = advice(recommendation.candidates)
     return recommendation
+
+
+def _best_by_stored_scores(models: list[ModelEntry], categories: list[tuple[str, float]],
+                           category_scores: dict[int, dict[str, float | None]], limit: int) -> list[ModelEntry]:
+    """The `limit` models with the highest weighted point score (a missing category counts 0), for a board
+    too large to bootstrap whole: resampling thousands of models × resamples per request is what this avoids."""
+    total = sum(weight for _, weight in categories) or 1.0
+
+    def point(model: ModelEntry) -> float:
+        scores = category_scores[model.pk]
+        return sum(weight * (scores.get(category) or 0.0) for category, weight in categories) / total
+
+    return sorted(models, key=lambda model: (-point(model), model.name))[:limit]
 
 
 # -- results ----------------------------------------------------------------------------------------

@@ -216,3 +216,11 @@ def test_energy_a_profiler_estimated_is_marked_estimated(market):
     PerformanceProfile.objects.filter(model=market.strong).update(energy_source="estimated")
     strong = {c.model.name: c for c in run(market).candidates}["strong"].figures
     assert strong.joules_per_token == pytest.approx(2.0) and strong.estimated == ["joules_per_token"]
+
+
+def test_a_board_too_large_to_resample_ranks_the_best_by_stored_scores_and_says_so(market, settings):
+    settings.BENCHSITE_RECOMMEND_MAX_CANDIDATES = 2
+    answer = run(market)
+    assert names(answer.candidates) == ["huge", "strong"]  # the two best of the four, as in the full ranking
+    assert sum(c.p_top1 for c in answer.candidates) == pytest.approx(1.0)
+    assert any(note.startswith("4 models meet your limits: the 2 with the best stored scores") for note in answer.notes)
