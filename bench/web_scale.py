@@ -112,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     env = {**os.environ, "DATABASE_URL": args.database, "BENCHSITE_SHOW_SYNTHETIC": "1", "DJANGO_DEBUG": "0",
+           "DJANGO_SECRET_KEY": "web-scale-benchmark-only-" + "k" * 40, "DJANGO_SECURE_SSL_REDIRECT": "0",
            "DJANGO_SETTINGS_MODULE": "benchsite.settings", "API_THROTTLE_ANON": "1000000/min",
            "API_THROTTLE_USER": "1000000/min", "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
            # Production settings over plain HTTP on loopback: its own key, no redirect to HTTPS.
@@ -137,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
                            capture_output=True, text=True).stdout.strip()
     print(f"stored board: {built} (manage.py refresh_leaderboard, {time.perf_counter() - started:.1f} s with start-up)")
     subprocess.run([sys.executable, "-c", "import django; django.setup(); from django.db import connection; "
-                    "connection.cursor().execute('ANALYZE')"], cwd=REPO_ROOT, env=env, check=True)
+                    "connection.cursor().execute('VACUUM ANALYZE')"], cwd=REPO_ROOT, env=env, check=True)
 
     os.environ.update(env)
     import django

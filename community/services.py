@@ -18,7 +18,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.db import transaction
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
@@ -156,23 +156,26 @@ def submission_create(*, user, request: SubmissionRequest) -> tuple[Submission, 
 def _submission_check(*, user, request: SubmissionRequest) -> dict:
     """Everything that decides acceptance, before anything is stored; returns what validation read."""
     if not (user and user.is_authenticated):
-        raise Refused("log in to submit a model", status=403)
+        raise Refused(gettext("log in to submit a model"), status=403)
     name = request.name.strip()
     if not name or len(name) > 200 or not slugify(name):
-        raise Refused("give the model a name (letters or digits, at most 200 characters)", field="name")
+        raise Refused(gettext("give the model a name (letters or digits, at most 200 characters)"), field="name")
     if not request.owner_consent:
-        raise Refused("confirm that you own these weights or have their owner's consent to submit "
-                                "them", field="owner_consent")
+        raise Refused(gettext("confirm that you own these weights or have their owner's consent to submit "
+                                "them"), field="owner_consent")
     if request.license not in LICENSES:
-        raise Refused(f"choose a licence from the list ({', '.join(LICENSES)})", field="license")
+        raise Refused(gettext("choose a licence from the list (%(licenses)s)") % {"licenses": ", ".join(LICENSES)},
+                      field="license")
     if request.license in GATED_LICENSES and not request.license_accepted:
-        raise Refused(f"{LICENSES[request.license]}: confirm that you accepted its terms",
+        raise Refused(gettext("%(license)s: confirm that you accepted its terms")
+                      % {"license": LICENSES[request.license]},
                                 field="license_accepted")
     if request.precision not in Submission.Precision.values:
-        raise Refused(f"precision must be one of {', '.join(Submission.Precision.values)}",
+        raise Refused(gettext("precision must be one of %(values)s")
+                      % {"values": ", ".join(Submission.Precision.values)},
                                 field="precision")
     if (request.is_merge or request.is_adapter) and not request.base_model.strip():
-        raise Refused("a merge or an adapter-tuned model must name its base model", field="base_model")
+        raise Refused(gettext("a merge or an adapter-tuned model must name its base model"), field="base_model")
     _opt_out_check(name, request.hub_id)
     if request.source == Submission.Source.HUB:
         return _hub_check(request)
@@ -180,70 +183,75 @@ def _submission_check(*, user, request: SubmissionRequest) -> dict:
         return _endpoint_check(request)
     if request.source == Submission.Source.UPLOAD:
         return _upload_check(request)
-    raise Refused(f"source must be one of {', '.join(Submission.Source.values)}", field="source")
+    raise Refused(gettext("source must be one of %(values)s") % {"values": ", ".join(Submission.Source.values)},
+                  field="source")
 
 
 def _opt_out_check(*names: str) -> None:
     for opt_out in ModelOptOut.objects.all():
         if any(name and name.lower().startswith(opt_out.prefix.lower()) for name in names):
-            raise Refused(f"the owner of {opt_out.prefix!r} models asked not to have them evaluated"
-                                    + (f": {opt_out.reason}" if opt_out.reason else ""), field="name", status=403)
+            raise Refused(gettext("the owner of %(prefix)r models asked not to have them evaluated")
+                          % {"prefix": opt_out.prefix} + (f": {opt_out.reason}" if opt_out.reason else ""),
+                          field="name", status=403)
 
 
 def _name_check(name: str) -> None:
     slug = slugify(name)
     if ModelEntry.objects.filter(Q(name__iexact=name) | Q(slug=slug)).exists():
-        raise Refused(f"a model named {name!r} is already on the site; choose another name",
+        raise Refused(gettext("a model named %(name)r is already on the site; choose another name") % {"name": name},
                                 field="name", status=409)
     taken = Submission.objects.filter(name__iexact=name).exclude(
         state__in=[SubmissionState.FAILED, SubmissionState.REJECTED]).first()
     if taken is not None:
-        raise Refused(f"submission {taken.pk} already uses the name {name!r}", field="name", status=409,
+        raise Refused(gettext("submission %(pk)s already uses the name %(name)r") % {"pk": taken.pk, "name": name},
+                      field="name", status=409,
                                 existing=taken)
 
 
 def _hub_check(request: SubmissionRequest) -> dict:
     if not HUB_ID.match(request.hub_id):
-        raise Refused("a hub id looks like 'organisation/model'", field="hub_id")
+        raise Refused(gettext("a hub id looks like 'organisation/model'"), field="hub_id")
     request.revision = request.revision.strip() or "main"
     if not REVISION.match(request.revision):
-        raise Refused("a revision is a commit hash, a branch or a tag", field="revision")
+        raise Refused(gettext("a revision is a commit hash, a branch or a tag"), field="revision")
     if request.weights is not None:
-        raise Refused("give either a hub id or a file, not both", field="file")
+        raise Refused(gettext("give either a hub id or a file, not both"), field="file")
     return {}
 
 
 def _endpoint_check(request: SubmissionRequest) -> dict:
     parts = urlsplit(request.endpoint_url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise Refused("the endpoint must be an http(s) URL such as https://host/v1", field="endpoint_url")
+        raise Refused(gettext("the endpoint must be an http(s) URL such as https://host/v1"), field="endpoint_url")
     if not settings.BENCHSITE_ALLOW_PRIVATE_ENDPOINTS:
         try:
             addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, parts.port or 443)}
         except (socket.gaierror, UnicodeError):
-            raise Refused(f"{parts.hostname} does not resolve", field="endpoint_url") from None
+            raise Refused(gettext("%(host)s does not resolve") % {"host": parts.hostname},
+                          field="endpoint_url") from None
         if any(not ipaddress.ip_address(address.split("%")[0]).is_global for address in addresses):
-            raise Refused(f"{parts.hostname} is a private or local address; the workers only call "
-                                    "public endpoints", field="endpoint_url")
+            raise Refused(gettext("%(host)s is a private or local address; the workers only call public endpoints")
+                          % {"host": parts.hostname}, field="endpoint_url")
     if request.precision != Submission.Precision.AS_STORED:
-        raise Refused("an endpoint serves at its own precision: choose 'as stored'", field="precision")
+        raise Refused(gettext("an endpoint serves at its own precision: choose 'as stored'"), field="precision")
     return {}
 
 
 def _upload_check(request: SubmissionRequest) -> dict:
     if request.weights is None:
-        raise Refused("choose a .gguf or .safetensors file to upload", field="file")
+        raise Refused(gettext("choose a .gguf or .safetensors file to upload"), field="file")
     try:
         summary = inspect_weights(request.weights.path, name=request.weights.name)
         if summary.format == "safetensors":
             if request.config is None or request.tokenizer is None:
-                raise UploadRefused("safetensors weights need their config.json and tokenizer.json beside them")
+                raise UploadRefused(
+                    gettext("safetensors weights need their config.json and tokenizer.json beside them"))
             inspect_json_companion(request.config, label="config.json")
             inspect_json_companion(request.tokenizer, label="tokenizer.json")
     except UploadRefused as exc:
         raise Refused(str(exc), field="file") from None
     if summary.format == "gguf" and request.precision != Submission.Precision.AS_STORED:
-        raise Refused("a GGUF file is evaluated at its own quantization: choose 'as stored'",
+        raise Refused(gettext("a GGUF file is evaluated at its own quantization: choose 'as stored'"),
                                 field="precision")
     return {"file_name": request.weights.name[:255], "file_format": summary.format,
             "file_size": request.weights.size, "file_sha256": request.weights.sha256, "file_summary": summary.details}
@@ -254,8 +262,8 @@ def _submission_duplicate(*, request: SubmissionRequest) -> Submission | None:
     if request.source == Submission.Source.UPLOAD:
         existing = ModelEntry.objects.filter(file_sha256=request.weights.sha256).first()
         if existing is not None and not existing.submissions.exists():
-            raise Refused(f"these weights are already on the site as {existing.name}", field="file",
-                                    status=409)
+            raise Refused(gettext("these weights are already on the site as %(name)s") % {"name": existing.name},
+                          field="file", status=409)
         return live.filter(file_sha256=request.weights.sha256, precision=request.precision).first()
     if request.source == Submission.Source.HUB:
         return live.filter(hub_id__iexact=request.hub_id, revision=request.revision,
@@ -273,8 +281,10 @@ def _quota_check(*, user) -> None:
     if len(recent) >= quota:
         opens = recent[len(recent) - quota] + timedelta(days=settings.BENCHSITE_SUBMISSION_QUOTA_DAYS)
         raise Refused(
-            f"you have made {len(recent)} submissions in the last {settings.BENCHSITE_SUBMISSION_QUOTA_DAYS} "
-            f"days, the most allowed ({quota}); the next one can be made after {opens:%Y-%m-%d %H:%M} UTC",
+            gettext("you have made %(count)s submissions in the last %(days)s days, the most allowed (%(quota)s); "
+                    "the next one can be made after %(opens)s UTC")
+            % {"count": len(recent), "days": settings.BENCHSITE_SUBMISSION_QUOTA_DAYS, "quota": quota,
+               "opens": f"{opens:%Y-%m-%d %H:%M}"},
             status=429)
 
 
@@ -327,12 +337,14 @@ def submission_transition(*, submission: Submission, to_state: str, actor=None, 
     """
     from_state = submission.state
     if to_state not in SUBMISSION_TRANSITIONS.get(from_state, frozenset()):
-        raise TransitionRefused(f"submission {submission.pk} is {from_state}; it cannot become {to_state}")
+        raise TransitionRefused(gettext("submission %(pk)s is %(from)s; it cannot become %(to)s")
+                                % {"pk": submission.pk, "from": from_state, "to": to_state})
     with transaction.atomic():
         changed = Submission.objects.filter(pk=submission.pk, state=from_state).update(
             state=to_state, reason=reason[:4000], updated_at=timezone.now(), **fields)
         if not changed:
-            raise TransitionRefused(f"submission {submission.pk} changed state meanwhile; reload and try again")
+            raise TransitionRefused(gettext("submission %(pk)s changed state meanwhile; reload and try again")
+                                    % {"pk": submission.pk})
         SubmissionEvent.objects.create(submission=submission, from_state=from_state, to_state=to_state,
                                        actor=actor, reason=reason[:4000])
     submission.refresh_from_db()
@@ -380,7 +392,7 @@ def submission_reject(*, submission: Submission, moderator, reason: str) -> Subm
     if not is_moderator(moderator):
         raise PermissionError("only moderators reject submissions")
     if not reason.strip():
-        raise Refused("say why it is rejected: the submitter and the public log see the reason",
+        raise Refused(gettext("say why it is rejected: the submitter and the public log see the reason"),
                                 field="reason")
     with transaction.atomic():
         submission = submission_transition(submission=submission, to_state=SubmissionState.REJECTED,
@@ -416,7 +428,7 @@ def submission_queue(*, submission_id: int) -> Submission | None:
         # One transaction: a plan that fails leaves no model entry behind, so the name stays free.
         with transaction.atomic():
             if ModelEntry.objects.filter(name__iexact=submission.name).exclude(submissions=submission).exists():
-                raise Refused(f"a model named {submission.name!r} was registered meanwhile")
+                raise Refused(gettext("a model named %(name)r was registered meanwhile") % {"name": submission.name})
             model = _model_entry_for(submission)
             if submission.source == Submission.Source.HUB:
                 _refuse_remote_code(model)
@@ -453,8 +465,8 @@ def _refuse_remote_code(model: ModelEntry) -> None:
     except (OSError, ValueError):
         auto_map = None
     if auto_map:
-        raise Refused("its config.json has an auto_map: the model needs its own Python code (trust_remote_code), "
-                      "which this site never runs")
+        raise Refused(gettext("its config.json has an auto_map: the model needs its own Python code "
+                              "(trust_remote_code), which this site never runs"))
 
 
 def _model_entry_for(submission: Submission) -> ModelEntry:
@@ -543,15 +555,16 @@ def _staging_clean() -> None:
 def model_flag_create(*, model: ModelEntry, author, kind: str, text: str, evidence_url: str = "") -> ModelFlag:
     """Report a problem with a model; it stays private to moderators until one confirms it."""
     if not (author and author.is_authenticated):
-        raise Refused("log in to flag a model", status=403)
+        raise Refused(gettext("log in to flag a model"), status=403)
     if kind not in ModelFlag.Kind.values:
-        raise Refused(f"kind must be one of {', '.join(ModelFlag.Kind.values)}", field="kind")
+        raise Refused(gettext("kind must be one of %(values)s") % {"values": ", ".join(ModelFlag.Kind.values)},
+                      field="kind")
     if not text.strip():
-        raise Refused("say what is wrong (moderators read it before confirming)", field="text")
+        raise Refused(gettext("say what is wrong (moderators read it before confirming)"), field="text")
     if evidence_url and urlsplit(evidence_url).scheme not in ("http", "https"):
-        raise Refused("the evidence link must be an http(s) URL", field="evidence_url")
+        raise Refused(gettext("the evidence link must be an http(s) URL"), field="evidence_url")
     if ModelFlag.objects.filter(model=model, author=author, kind=kind, state=ModelFlag.State.OPEN).exists():
-        raise Refused("you already have an open flag of this kind on this model", field="kind", status=409)
+        raise Refused(gettext("you already have an open flag of this kind on this model"), field="kind", status=409)
     return ModelFlag.objects.create(model=model, author=author, kind=kind, text=text.strip()[:4000],
                                     evidence_url=evidence_url.strip())
 
@@ -561,13 +574,13 @@ def model_flag_resolve(*, flag: ModelFlag, moderator, confirm: bool, reason: str
     if not is_moderator(moderator):
         raise PermissionError("only moderators resolve flags")
     if not reason.strip():
-        raise Refused("say why: the reason is shown with a confirmed flag and kept in the log", field="reason")
+        raise Refused(gettext("say why: the reason is shown with a confirmed flag and kept in the log"), field="reason")
     state = ModelFlag.State.CONFIRMED if confirm else ModelFlag.State.DISMISSED
     with transaction.atomic():
         changed = ModelFlag.objects.filter(pk=flag.pk, state=ModelFlag.State.OPEN).update(
             state=state, moderator=moderator, moderator_reason=reason.strip(), resolved_at=timezone.now())
         if not changed:
-            raise TransitionRefused(f"flag {flag.pk} was resolved meanwhile")
+            raise TransitionRefused(gettext("flag %(pk)s was resolved meanwhile") % {"pk": flag.pk})
         _log(actor=moderator, action=f"flag.{'confirm' if confirm else 'dismiss'}", target=flag,
              label=f"{flag.model.name}: {flag.get_kind_display()}", reason=reason.strip())
     flag.refresh_from_db()
@@ -578,11 +591,11 @@ def model_flag_resolve(*, flag: ModelFlag, moderator, confirm: bool, reason: str
 def benchmark_review_submit(*, benchmark, author, rating: int, text: str) -> BenchmarkReview:
     """Write or rewrite one's review of a benchmark; a rewrite waits for a moderator again."""
     if not (author and author.is_authenticated):
-        raise Refused("log in to review a benchmark", status=403)
+        raise Refused(gettext("log in to review a benchmark"), status=403)
     if not isinstance(rating, int) or not 1 <= rating <= 5:
-        raise Refused("rate from 1 to 5", field="rating")
+        raise Refused(gettext("rate from 1 to 5"), field="rating")
     if benchmark.submitted_by_id == author.pk:
-        raise Refused("authors cannot review their own benchmark", status=403)
+        raise Refused(gettext("authors cannot review their own benchmark"), status=403)
     review, _ = BenchmarkReview.objects.update_or_create(
         benchmark=benchmark, author=author,
         defaults={"rating": rating, "text": text.strip()[:10000], "is_approved": False})
@@ -594,7 +607,7 @@ def benchmark_review_moderate(*, review: BenchmarkReview, moderator, approve: bo
     if not is_moderator(moderator):
         raise PermissionError("only moderators moderate reviews")
     if not approve and not reason.strip():
-        raise Refused("say why the review is removed", field="reason")
+        raise Refused(gettext("say why the review is removed"), field="reason")
     with transaction.atomic():
         _log(actor=moderator, action=f"review.{'approve' if approve else 'remove'}", target=review,
              label=f"{review.benchmark.slug} by {review.author.get_username()} ({review.rating}/5)", reason=reason)
@@ -633,7 +646,7 @@ def _benchmark_folder(upload: BenchmarkUpload) -> Path:
     """The uploads laid out as the spec names them (its `data` and few-shot `file`), in a fresh folder."""
     spec_name = Path(upload.spec.name).name
     if Path(spec_name).suffix.lower() not in (".yaml", ".yml", ".json"):
-        raise Refused("the spec must be a .yaml, .yml or .json file", field="spec")
+        raise Refused(gettext("the spec must be a .yaml, .yml or .json file"), field="spec")
     folder = Path(tempfile.mkdtemp(prefix="benchmark-", dir=staging_dir()))
     shutil.copyfile(upload.spec.path, folder / spec_name)
     names = _spec_file_names(folder / spec_name)
@@ -690,12 +703,12 @@ def benchmark_submit(*, user, upload: BenchmarkUpload) -> tuple[BenchmarkSubmiss
     from evaluations.custom_benchmarks import benchmark_import
 
     if not (user and user.is_authenticated):
-        raise Refused("log in to submit a benchmark", status=403)
+        raise Refused(gettext("log in to submit a benchmark"), status=403)
     if urlsplit(upload.source_url).scheme not in ("http", "https"):
-        raise Refused("say where the items come from (an http(s) link to the paper or dataset card)",
+        raise Refused(gettext("say where the items come from (an http(s) link to the paper or dataset card)"),
                       field="source_url")
     if not upload.license.strip():
-        raise Refused("name the data's licence", field="license")
+        raise Refused(gettext("name the data's licence"), field="license")
     spec_path = _benchmark_folder(upload)
     try:
         with transaction.atomic():
@@ -705,7 +718,8 @@ def benchmark_submit(*, user, upload: BenchmarkUpload) -> tuple[BenchmarkSubmiss
             if existing is not None:
                 return existing, False
             if not result.created:
-                raise Refused(f"{result.benchmark.slug} v{result.benchmark.version} is already on the site",
+                raise Refused(gettext("%(benchmark)s v%(version)s is already on the site")
+                              % {"benchmark": result.benchmark.slug, "version": result.benchmark.version},
                               field="spec", status=409)
             submission = BenchmarkSubmission.objects.create(
                 benchmark=result.benchmark, submitter=user, source_url=upload.source_url.strip(),
@@ -721,13 +735,14 @@ def benchmark_submission_moderate(*, submission: BenchmarkSubmission, moderator,
     if not is_moderator(moderator):
         raise PermissionError("only moderators approve benchmarks")
     if not approve and not reason.strip():
-        raise Refused("say why the benchmark is rejected: its author sees the reason", field="reason")
+        raise Refused(gettext("say why the benchmark is rejected: its author sees the reason"), field="reason")
     state = BenchmarkSubmission.State.APPROVED if approve else BenchmarkSubmission.State.REJECTED
     with transaction.atomic():
         changed = BenchmarkSubmission.objects.filter(pk=submission.pk, state=BenchmarkSubmission.State.PENDING).update(
             state=state, reason=reason.strip(), moderated_at=timezone.now())
         if not changed:
-            raise TransitionRefused(f"benchmark submission {submission.pk} was decided meanwhile")
+            raise TransitionRefused(gettext("benchmark submission %(pk)s was decided meanwhile")
+                                    % {"pk": submission.pk})
         benchmark = submission.benchmark
         _log(actor=moderator, action=f"benchmark.{'approve' if approve else 'reject'}", target=submission,
              label=f"{benchmark.slug} v{benchmark.version}", reason=reason.strip())

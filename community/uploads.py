@@ -17,6 +17,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 from django.core.files.uploadedfile import UploadedFile
+from django.utils.translation import gettext
 
 WEIGHT_SUFFIXES = {".gguf": "gguf", ".safetensors": "safetensors"}
 # Formats that unpickle (and so can run code) when loaded; named so the refusal can say which it is.
@@ -81,8 +82,8 @@ class CappedUploadHandler(FileUploadHandler):
         if self.size > self.cap:
             self.file.close()
             self.path.unlink(missing_ok=True)
-            self.refusal = (f"{self.file_name} is larger than the {human_size(self.cap)} this site accepts "
-                            f"for the {self.field_name!r} field")
+            self.refusal = (gettext("%(file)s is larger than the %(cap)s this site accepts for the %(field)r field")
+                            % {"file": self.file_name, "cap": human_size(self.cap), "field": self.field_name})
             if self.request is not None:
                 self.request.upload_refusal = self.refusal
             raise StopUpload(connection_reset=False)
@@ -127,16 +128,17 @@ def inspect_weights(path: Path, *, name: str) -> WeightsSummary:
     with open(path, "rb") as handle:
         head = handle.read(8)
     if size == 0:
-        raise UploadRefused(f"{name} is empty")
+        raise UploadRefused(gettext("%(name)s is empty") % {"name": name})
     if _looks_pickled(head):
-        raise UploadRefused(f"{name} is a Python pickle or a PyTorch checkpoint, whatever its name says; pickles "
-                            "can run code when loaded, so only GGUF and safetensors files are accepted")
+        raise UploadRefused(gettext("%(name)s is a Python pickle or a PyTorch checkpoint, whatever its name says; "
+                                    "pickles can run code when loaded, so only GGUF and safetensors files are "
+                                    "accepted") % {"name": name})
     if lowered.endswith(PICKLE_SUFFIXES):
-        raise UploadRefused(f"{name}: {Path(lowered).suffix} files are pickles, which can run code when loaded; "
-                            "upload GGUF or safetensors")
+        raise UploadRefused(gettext("%(name)s: %(suffix)s files are pickles, which can run code when loaded; "
+                                    "upload GGUF or safetensors") % {"name": name, "suffix": Path(lowered).suffix})
     suffix = Path(lowered).suffix
     if suffix not in WEIGHT_SUFFIXES:
-        raise UploadRefused(f"{name}: only .gguf and .safetensors files are accepted")
+        raise UploadRefused(gettext("%(name)s: only .gguf and .safetensors files are accepted") % {"name": name})
     if WEIGHT_SUFFIXES[suffix] == "gguf":
         return WeightsSummary("gguf", inspect_gguf(path))
     return WeightsSummary("safetensors", inspect_safetensors(path))

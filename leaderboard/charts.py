@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 from benchsite.plots import figure_html
 from evaluations.history import HistorySeries
@@ -91,8 +92,6 @@ def radar_chart(labels: list[str], traces: list[tuple[str, list[float | None]]],
 
 def leaderboard_heatmap(board: Leaderboard) -> str:
     """Models × benchmarks of the board as shown, coloured by baseline-normalised score, labelled with the value."""
-    import plotly.graph_objects as go
-
     if not board.rows or not board.columns:
         return ""
     models = [row.model.name for row in board.rows]
@@ -101,33 +100,38 @@ def leaderboard_heatmap(board: Leaderboard) -> str:
                    for cell in row.cells] + [None if row.average is None else round(row.average * 100, 1)]
                   for row in board.rows]
     text = [[_cell_text(cell) for cell in row.cells] + [_percent(row.average)] for row in board.rows]
-    figure = go.Figure(go.Heatmap(
-        z=normalized, x=columns, y=models, text=text, texttemplate="%{text}", colorscale="Blues", zmin=0, zmax=100,
-        hovertemplate="%{y} · %{x}<br>score %{text}<br>normalised %{z}<extra></extra>",
-        colorbar={"title": {"text": "normalised"}},
-    ))
-    figure.update_layout(height=140 + 34 * len(models), margin={"l": 10, "r": 10, "t": 10, "b": 40},
-                         template="plotly_white", yaxis={"autorange": "reversed", "automargin": True},
-                         xaxis={"side": "top"})
-    return figure_html(figure, div_id="leaderboard-heatmap", config=STATIC)
+    heatmap = {"type": "heatmap", "z": normalized, "x": columns, "y": models, "text": text, "texttemplate": "%{text}",
+               "colorscale": "Blues", "zmin": 0, "zmax": 100, "colorbar": {"title": {"text": "normalised"}},
+               "hovertemplate": "%{y} · %{x}<br>score %{text}<br>normalised %{z}<extra></extra>"}
+    layout = {"height": 140 + 34 * len(models), "margin": {"l": 10, "r": 10, "t": 10, "b": 40},
+              "template": _white_template(), "yaxis": {"autorange": "reversed", "automargin": True},
+              "xaxis": {"side": "top"}}
+    return figure_html({"data": [heatmap], "layout": layout}, div_id="leaderboard-heatmap", config=STATIC,
+                       validate=False)
 
 
 def correlation_heatmap(matrix: BenchmarkCorrelations) -> str:
     """Pearson correlation of benchmark scores across models (n models with both, in the hover)."""
-    import plotly.graph_objects as go
-
     if len(matrix.titles) < 2:
         return ""
     text = [[("" if value is None else f"{value:.2f}") for value in row] for row in matrix.pearson]
-    figure = go.Figure(go.Heatmap(
-        z=matrix.pearson, x=matrix.titles, y=matrix.titles, text=text, texttemplate="%{text}", zmin=-1, zmax=1,
-        colorscale="RdBu", customdata=matrix.n,
-        hovertemplate="%{y} × %{x}<br>Pearson r = %{text}<br>over %{customdata} models<extra></extra>",
-    ))
-    figure.update_layout(height=160 + 40 * len(matrix.titles), margin={"l": 10, "r": 10, "t": 10, "b": 10},
-                         template="plotly_white", yaxis={"autorange": "reversed", "automargin": True},
-                         xaxis={"side": "top"})
-    return figure_html(figure, div_id="correlation-heatmap", config=STATIC)
+    heatmap = {"type": "heatmap", "z": matrix.pearson, "x": matrix.titles, "y": matrix.titles, "text": text,
+               "texttemplate": "%{text}", "zmin": -1, "zmax": 1, "colorscale": "RdBu", "customdata": matrix.n,
+               "hovertemplate": "%{y} × %{x}<br>Pearson r = %{text}<br>over %{customdata} models<extra></extra>"}
+    layout = {"height": 160 + 40 * len(matrix.titles), "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
+              "template": _white_template(), "yaxis": {"autorange": "reversed", "automargin": True},
+              "xaxis": {"side": "top"}}
+    return figure_html({"data": [heatmap], "layout": layout}, div_id="correlation-heatmap", config=STATIC,
+                       validate=False)
+
+
+@lru_cache(maxsize=1)
+def _white_template() -> dict:
+    """plotly's "plotly_white" template as plotly.js wants it (a name is resolved only by plotly.py's Figure);
+    the heat-maps are built as dicts because validating a Figure of thousands of cells takes a second."""
+    import plotly.io as pio
+
+    return pio.templates["plotly_white"].to_plotly_json()
 
 
 def _cell_text(cell) -> str:
