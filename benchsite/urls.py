@@ -20,3 +20,5 @@ urlpatterns = [
     path("", include("costing.urls")),
     path("", include("leaderboard.urls")),
 ]
+
+handler404 = "benchsite.views.page_not_found"

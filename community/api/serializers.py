@@ -63,8 +63,9 @@ class SubmissionEventSerializer(serializers.ModelSerializer):
 
 class SubmissionSerializer(serializers.ModelSerializer):
     submitter = serializers.CharField(source="submitter.get_username", default=None, allow_null=True)
-    model = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    run = serializers.PrimaryKeyRelatedField(read_only=True)
+    # Set once the submission is approved and queued; null before.
+    model = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    run = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
 
     class Meta:
         model = Submission
@@ -123,6 +124,20 @@ class BenchmarkCreateSerializer(serializers.Serializer):
         return BenchmarkUpload(spec=data["spec"], data=data["data"], fewshot=data.get("fewshot"),
                                source_url=data["source_url"], license=data["license"],
                                reference_checked=data["reference_checked"], notes=data["notes"])
+
+
+class BenchmarkPromptSerializer(serializers.Serializer):
+    prompt = serializers.CharField()
+    target = serializers.CharField()
+
+
+class BenchmarkPreviewSerializer(serializers.Serializer):
+    """What `check_only=true` answers: the benchmark as it would be imported and its first rendered prompts."""
+
+    slug = serializers.CharField()
+    version = serializers.CharField()
+    items = serializers.IntegerField()
+    prompts = BenchmarkPromptSerializer(many=True)
 
 
 class BenchmarkSubmissionSerializer(serializers.ModelSerializer):

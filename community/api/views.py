@@ -3,7 +3,7 @@ and model flags (signed in)."""
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import NotFound
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -14,11 +14,14 @@ from rest_framework.views import APIView
 
 from community import selectors, services
 from community.api.serializers import (
-    BenchmarkCreateSerializer, BenchmarkSubmissionSerializer, FlagSerializer, ReviewSerializer, SubmissionCreateSerializer, SubmissionDetailSerializer, SubmissionSerializer,
+    BenchmarkCreateSerializer, BenchmarkPreviewSerializer, BenchmarkSubmissionSerializer, FlagSerializer,
+    ReviewSerializer, SubmissionCreateSerializer, SubmissionDetailSerializer, SubmissionSerializer,
 )
+from community.models import SubmissionState
 from community.uploads import CappedUploadHandler, human_size, request_limit
 from evaluations.models import ModelEntry
 from leaderboard.api.read_views import Pages
+from leaderboard.api.schema import error_response
 from leaderboard.api.throttling import ScopedThrottle
 
 
@@ -27,6 +30,11 @@ class ReadOrSignedIn(BasePermission):
         return request.method in SAFE_METHODS or bool(request.user and request.user.is_authenticated)
 
 
+TOO_LARGE = error_response("The upload is larger than this site accepts")
+
+
+@extend_schema_view(list=extend_schema(parameters=[
+    OpenApiParameter("state", enum=SubmissionState.values, description="Only submissions in this state")]))
 class SubmissionViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Model submissions, newest first, each with its state and (in detail) every state change."""
 
@@ -59,7 +67,8 @@ class SubmissionViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(request={"application/json": SubmissionCreateSerializer,
                             "multipart/form-data": SubmissionCreateSerializer},
-                   responses={201: SubmissionDetailSerializer, 200: SubmissionDetailSerializer})
+                   responses={201: SubmissionDetailSerializer, 200: SubmissionDetailSerializer,
+                              409: error_response("The name or the weights are already on the site"), 413: TOO_LARGE})
     def create(self, request: Request, *args, **kwargs) -> Response:
         if int(request.META.get("CONTENT_LENGTH") or 0) > request_limit():
             return Response({"detail": f"the upload is larger than the "
@@ -123,7 +132,8 @@ class BenchmarkReviewCreate(_CommunityWrite):
 class ModelFlagCreate(_CommunityWrite):
     """Flag a model (contamination, broken, licence, mislabelled merge, other) with an evidence link."""
 
-    @extend_schema(request=FlagSerializer, responses={201: FlagSerializer})
+    @extend_schema(request=FlagSerializer, responses={
+        201: FlagSerializer, 409: error_response("You already have an open flag of this kind on this model")})
     def post(self, request: Request, slug: str) -> Response:
         model = ModelEntry.objects.filter(slug=slug).first()
         if model is None:
@@ -147,8 +157,13 @@ class BenchmarkCreate(_CommunityWrite):
         request.upload_handlers = [CappedUploadHandler(request)]
         return super().initialize_request(request, *args, **kwargs)
 
-    @extend_schema(request={"multipart/form-data": BenchmarkCreateSerializer},
-                   responses={201: BenchmarkSubmissionSerializer, 200: BenchmarkSubmissionSerializer})
+    @extend_schema(request={"multipart/form-data": BenchmarkCreateSerializer}, responses={
+        201: BenchmarkSubmissionSerializer,
+        # check_only gives the preview; a benchmark already submitted by you gives its submission back.
+        200: PolymorphicProxySerializer(component_name="BenchmarkPreviewOrSubmission",
+                                        serializers=[BenchmarkPreviewSerializer, BenchmarkSubmissionSerializer],
+                                        resource_type_field_name=None),
+        409: error_response("This version of the benchmark is already on the site"), 413: TOO_LARGE})
     def post(self, request: Request) -> Response:
         try:
             payload = request.data  # parsed here, through the capped handler

@@ -9,7 +9,8 @@ from evaluations.selectors import run_scores, run_spend_summary
 
 
 class ModelEntrySerializer(serializers.ModelSerializer):
-    base_model = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    base_model = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True,
+                                              help_text="The model this one derives from; null for a base model")
     run_count = serializers.IntegerField(read_only=True, help_text="Runs you may see")
     finished_count = serializers.IntegerField(read_only=True, help_text="Finished runs you may see")
 
@@ -21,7 +22,8 @@ class ModelEntrySerializer(serializers.ModelSerializer):
 
 class RunSummarySerializer(serializers.ModelSerializer):
     model = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    suite = serializers.PrimaryKeyRelatedField(read_only=True, help_text="Suite version id")
+    suite = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True,
+                                               help_text="Suite version id; null for a run outside any suite")
     configuration = serializers.CharField(source="configuration_label", read_only=True)
 
     class Meta:

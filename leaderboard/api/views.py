@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from evaluations.compare import Comparison
 from leaderboard import compare
+from leaderboard.api.schema import error_response
 from leaderboard.api.serializers import ComparisonSerializer, CompareQuerySerializer
 
 
@@ -18,7 +19,8 @@ class CompareView(APIView):
 
     permission_classes = [AllowAny]
 
-    @extend_schema(parameters=[CompareQuerySerializer], responses=ComparisonSerializer)
+    @extend_schema(parameters=[CompareQuerySerializer], responses={
+        200: ComparisonSerializer, 404: error_response("No suite version has public results yet")})
     def get(self, request: Request) -> Response:
         query = CompareQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)

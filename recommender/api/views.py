@@ -8,6 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from leaderboard.api.schema import error_response
 from recommender.api.serializers import RecommendationSerializer, RecommendInputSerializer
 from recommender.queries import recommend_query, recommendation_payload
 from recommender.selectors import recommend
@@ -18,7 +19,8 @@ class RecommendView(APIView):
 
     permission_classes = [AllowAny]
 
-    @extend_schema(request=RecommendInputSerializer, responses=RecommendationSerializer)
+    @extend_schema(request=RecommendInputSerializer, responses={
+        200: RecommendationSerializer, 404: error_response("No suite version has public results yet")})
     def post(self, request: Request) -> Response:
         body = RecommendInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
