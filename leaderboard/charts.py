@@ -4,6 +4,8 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 
+from django.utils.translation import gettext
+
 from benchsite.plots import figure_html
 from evaluations.history import HistorySeries
 from leaderboard.selectors import BenchmarkCorrelations, Leaderboard
@@ -38,19 +40,20 @@ def history_chart(series: list[HistorySeries]) -> str:
         figure.add_trace(go.Scatter(
             x=times, y=values, mode="lines+markers", name=one.name, legendgroup=one.name,
             line={"color": colour}, customdata=[[point.run_id, point.n] for point in one.points],
-            hovertemplate=f"{one.title} ({one.metric})<br>%{{y:.1f}}<br>run %{{customdata[0]}}, "
+            hovertemplate=f"{one.title} ({one.metric})<br>%{{y:.1f}}<br>{gettext('run')} %{{customdata[0]}}, "
                           "n = %{customdata[1]}<extra></extra>"))
         regressed = [point for point in one.points if point.regressed]
         if regressed:
             figure.add_trace(go.Scatter(
                 x=[point.finished_at for point in regressed], y=[point.value * scale for point in regressed],
-                mode="markers", marker={"symbol": "x", "size": 13, "color": "#c0392b"}, name="regression",
+                mode="markers", marker={"symbol": "x", "size": 13, "color": "#c0392b"}, name=gettext("regression"),
                 legendgroup="regression", showlegend=index == _first_with_regression(series),
-                hovertemplate="regression: run %{customdata}<extra></extra>",
+                hovertemplate=f"{gettext('regression')}: {gettext('run')} %{{customdata}}<extra></extra>",
                 customdata=[point.run_id for point in regressed]))
     figure.update_layout(
         height=380, margin={"l": 50, "r": 20, "t": 20, "b": 40}, template="plotly_white",
-        yaxis={"title": "score (95% interval shaded)"}, legend={"orientation": "h", "y": -0.2},
+        yaxis={"title": gettext("score (95%% interval shaded)").replace("%%", "%")},
+        legend={"orientation": "h", "y": -0.2},
     )
     return figure_html(figure, div_id="history-chart", config=CONFIG)
 
@@ -83,7 +86,7 @@ def radar_chart(labels: list[str], traces: list[tuple[str, list[float | None]]],
                                              fill="toself", opacity=0.55))
     figure.update_layout(
         polar={"radialaxis": {"range": [0, top], "angle": 90, "tickfont": {"size": 10}}},
-        yaxis={"range": [0, top], "title": "normalised score"}, barmode="group",
+        yaxis={"range": [0, top], "title": gettext("normalised score")}, barmode="group",
         height=420, margin={"l": 60, "r": 60, "t": 30, "b": 30}, template="plotly_white",
         legend={"orientation": "h", "y": -0.12}, showlegend=len(traces) > 1,
     )
@@ -95,14 +98,15 @@ def leaderboard_heatmap(board: Leaderboard) -> str:
     if not board.rows or not board.columns:
         return ""
     models = [row.model.name for row in board.rows]
-    columns = [column.title for column in board.columns] + ["Normalised average"]
+    columns = [column.title for column in board.columns] + [gettext("Normalised average")]
     normalized = [[None if cell is None or cell.normalized is None else round(cell.normalized * 100, 1)
                    for cell in row.cells] + [None if row.average is None else round(row.average * 100, 1)]
                   for row in board.rows]
     text = [[_cell_text(cell) for cell in row.cells] + [_percent(row.average)] for row in board.rows]
     heatmap = {"type": "heatmap", "z": normalized, "x": columns, "y": models, "text": text, "texttemplate": "%{text}",
-               "colorscale": "Blues", "zmin": 0, "zmax": 100, "colorbar": {"title": {"text": "normalised"}},
-               "hovertemplate": "%{y} · %{x}<br>score %{text}<br>normalised %{z}<extra></extra>"}
+               "colorscale": "Blues", "zmin": 0, "zmax": 100, "colorbar": {"title": {"text": gettext("normalised")}},
+               "hovertemplate": f"%{{y}} · %{{x}}<br>{gettext('score')} %{{text}}<br>{gettext('normalised')} %{{z}}"
+                                "<extra></extra>"}
     layout = {"height": 140 + 34 * len(models), "margin": {"l": 10, "r": 10, "t": 10, "b": 40},
               "template": _white_template(), "yaxis": {"autorange": "reversed", "automargin": True},
               "xaxis": {"side": "top"}}
@@ -117,7 +121,8 @@ def correlation_heatmap(matrix: BenchmarkCorrelations) -> str:
     text = [[("" if value is None else f"{value:.2f}") for value in row] for row in matrix.pearson]
     heatmap = {"type": "heatmap", "z": matrix.pearson, "x": matrix.titles, "y": matrix.titles, "text": text,
                "texttemplate": "%{text}", "zmin": -1, "zmax": 1, "colorscale": "RdBu", "customdata": matrix.n,
-               "hovertemplate": "%{y} × %{x}<br>Pearson r = %{text}<br>over %{customdata} models<extra></extra>"}
+               "hovertemplate": "%{y} × %{x}<br>Pearson r = %{text}<br>"
+                                + gettext("over %(models)s models") % {"models": "%{customdata}"} + "<extra></extra>"}
     layout = {"height": 160 + 40 * len(matrix.titles), "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
               "template": _white_template(), "yaxis": {"autorange": "reversed", "automargin": True},
               "xaxis": {"side": "top"}}

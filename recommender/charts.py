@@ -31,7 +31,8 @@ def pareto_chart(candidates: list[Candidate], x: str, y: str) -> str:
     if not shown:
         return ""
     traces = []
-    for on_front, name, colour in ((False, "dominated", "#9aa5b1"), (True, "on the frontier", "#1f6feb")):
+    for on_front, name, colour in ((False, gettext("dominated"), "#9aa5b1"),
+                                   (True, gettext("on the frontier"), "#1f6feb")):
         group = [c for c, on in shown if on == on_front]
         if not group:
             continue
