@@ -2,7 +2,6 @@
 without a single violation, the charts draw, and HTMX's POST passes CSRF protection as a browser sends it."""
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,8 +10,9 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 
+from tests.a11y.test_pages import browser  # noqa: F401  (the fixture: Chromium, one context per role here)
 from tests.leaderboard.conftest import Board, board  # noqa: F401  (the fixture)
-from tests.leaderboard.test_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.leaderboard.test_browser import CHROMIUM
 from tests.recommender.conftest import Market, market  # noqa: F401  (the fixture)
 
 pytestmark = [
@@ -52,17 +52,6 @@ class Watched:
     def violations(self) -> list[str]:
         seen = self.console + self.page.evaluate("window.__cspViolations || []")
         return [line for line in seen if not any(url in line for url in INTENDED_BLOCKS)]
-
-
-@pytest.fixture
-def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator:
-    from playwright.sync_api import sync_playwright
-
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
