@@ -60,8 +60,9 @@ def english_patterns() -> list[tuple[str, re.Pattern]]:
             stretch = max((part.strip(" ,.;:") for part in PLACEHOLDER.split(english)), key=len)
             if sum(ch.isalpha() for ch in stretch) < 4:
                 continue
-            before = r"(?<![\w-])" if stretch[0].isalnum() else ""
-            after = r"(?![\w-])" if stretch[-1].isalnum() else ""
+            # Whole words, and not parts of paths or identifiers (/models/alpha.gguf, model-name).
+            before = r"(?<![\w/-])" if stretch[0].isalnum() else ""
+            after = r"(?![\w/-])" if stretch[-1].isalnum() else ""
             patterns.append((english, re.compile(before + re.escape(stretch) + after)))
     return patterns
 
